@@ -1,0 +1,220 @@
+/**
+ * MemoryStore: a RecordStore kept in process memory, for tests and `storage: memory` namespaces.
+ *
+ * Concept: the same layout as the LMDB store, without the disk. Records live per partition, each
+ * partition an array sorted by digest, so that `partitionEntries` yields digest order exactly
+ * like an LMDB range read over (partition id ‖ digest) keys:
+ *
+ *   partitions[pid]  ──►  [ {digest 00a1…, record}, {digest 00c7…, record}, … ]   (sorted, unique)
+ *   partitions[pid'] ──►  undefined                                               (never written)
+ *
+ * Invariants:
+ * - Every digest is in the partition `partitionId(digest)` says, once, and arrays stay sorted
+ *   by `Buffer.compare`; `size` equals the sum of the array lengths.
+ * - A stored record owns its bytes: `put` copies digest, user key and bins into one allocation,
+ *   so a caller reusing a socket buffer cannot change (or pin) what is stored.
+ * - `put`/`remove` apply before they return (the promise is already settled): "durable" for a
+ *   memory store means applied. The LMDB store makes a write visible only when it commits, so
+ *   callers must await a write before reading it back on either store.
+ *
+ * Why sorted arrays: a partition holds ~1/4096 of the namespace (a few hundred records per
+ * million), so binary search plus splice costs little and keeps one structure for lookup, ordered
+ * partition scans and the sweep cursor.
+ *
+ * The record/digest assertions shared with lmdb-store.ts live here because both stores need them
+ * and this module has no dependencies of its own.
+ */
+import assert from "node:assert";
+import { DIGEST_BYTES, PARTITION_COUNT } from "../../client/protocol/constants.js";
+import { partitionId } from "../../client/protocol/digest.js";
+import { isExpired, RecordStore, StoredBin, StoredEntry, StoredKey, StoredRecord } from "./record-store.js";
+
+/** Generation is Aerospike's u16 that wraps to 1, never 0. */
+const GENERATION_MAX = 0xffff;
+/** Void times are u32 seconds since the Citrusleaf epoch. */
+const VOID_TIME_MAX = 0xffffffff;
+/** A particle type is one byte on the wire. */
+const PARTICLE_TYPE_MAX = 0xff;
+/** Entries a sweep may examine per record it is allowed to remove (bounds work when few expire). */
+export const SWEEP_SCAN_FACTOR = 16;
+
+assert(Number.isInteger(SWEEP_SCAN_FACTOR) && SWEEP_SCAN_FACTOR >= 1);
+
+/** Programmer-error check on a digest handed to a store. */
+export function assertDigest(digest: Buffer): void {
+  assert(Buffer.isBuffer(digest), "digest must be a Buffer");
+  assert.equal(digest.length, DIGEST_BYTES, `digest must be ${DIGEST_BYTES} bytes`);
+}
+
+/** Programmer-error check on a record, run before a write and after a read (it is cheap). */
+export function assertStoredRecord(record: StoredRecord): void {
+  const { generation, lastUpdateMs, voidTime } = record;
+  assert(Number.isInteger(generation) && generation >= 1 && generation <= GENERATION_MAX,
+    `record generation must be an integer in [1, ${GENERATION_MAX}], got ${generation}`);
+  assert(Number.isSafeInteger(lastUpdateMs) && lastUpdateMs >= 0,
+    `record lastUpdateMs must be a non-negative safe integer, got ${lastUpdateMs}`);
+  assert(Number.isInteger(voidTime) && voidTime >= 0 && voidTime <= VOID_TIME_MAX,
+    `record voidTime must be an integer in [0, ${VOID_TIME_MAX}], got ${voidTime}`);
+  assert(typeof record.setName === "string", "record setName must be a string");
+  assert(Array.isArray(record.bins), "record bins must be an array");
+  if (record.userKey !== undefined) assertParticle(record.userKey, "user key");
+  for (const bin of record.bins) {
+    assert(typeof bin.name === "string", "bin name must be a string");
+    assertParticle(bin, `bin "${bin.name}"`);
+  }
+}
+
+function assertParticle(p: StoredKey, what: string): void {
+  assert(Number.isInteger(p.type) && p.type >= 0 && p.type <= PARTICLE_TYPE_MAX,
+    `${what} particle type must be a byte, got ${p.type}`);
+  assert(Buffer.isBuffer(p.data), `${what} data must be a Buffer`);
+}
+
+/** A copy of `record` whose buffers are views into one fresh allocation (one copy, one owner). */
+export function copyRecord(record: StoredRecord): StoredRecord {
+  let bytes = record.userKey?.data.length ?? 0;
+  for (const bin of record.bins) bytes += bin.data.length;
+  const arena = Buffer.allocUnsafe(bytes);
+  let offset = 0;
+  const take = (data: Buffer): Buffer => {
+    data.copy(arena, offset);
+    offset += data.length;
+    return arena.subarray(offset - data.length, offset);
+  };
+  const bins: StoredBin[] = record.bins.map((b) => ({ name: b.name, type: b.type, data: take(b.data) }));
+  const base = {
+    generation: record.generation,
+    lastUpdateMs: record.lastUpdateMs,
+    voidTime: record.voidTime,
+    setName: record.setName,
+    bins,
+  };
+  const key = record.userKey;
+  return key === undefined ? base : { ...base, userKey: { type: key.type, data: take(key.data) } };
+}
+
+interface Slot {
+  readonly digest: Buffer;
+  record: StoredRecord;
+}
+
+/** Index of `digest` in a sorted partition, or -(insertion point) - 1 when absent. */
+function search(slots: readonly Slot[], digest: Buffer): number {
+  let lo = 0;
+  let hi = slots.length - 1;
+  while (lo <= hi) {
+    const mid = (lo + hi) >>> 1;
+    const c = Buffer.compare(slots[mid]!.digest, digest);
+    if (c === 0) return mid;
+    if (c < 0) lo = mid + 1;
+    else hi = mid - 1;
+  }
+  return -lo - 1;
+}
+
+/** Where the incremental sweep resumes: after `digest` in partition `pid`. */
+interface SweepCursor {
+  pid: number;
+  digest: Buffer;
+}
+
+export class MemoryStore implements RecordStore {
+  readonly kind = "memory" as const;
+  private readonly partitions: (Slot[] | undefined)[] = new Array(PARTITION_COUNT).fill(undefined);
+  private size = 0;
+  private sweepCursor: SweepCursor | undefined = undefined;
+
+  get(digest: Buffer, nowMs: number): StoredRecord | undefined {
+    assertDigest(digest);
+    const slots = this.partitions[partitionId(digest)];
+    if (slots === undefined) return undefined;
+    const i = search(slots, digest);
+    if (i < 0) return undefined;
+    const record = slots[i]!.record;
+    return isExpired(record.voidTime, nowMs) ? undefined : record;
+  }
+
+  // async only so that a failed assertion rejects, as it does on the LMDB store; the write
+  // itself is applied before the first (absent) await, i.e. before put returns.
+  async put(digest: Buffer, record: StoredRecord): Promise<void> {
+    assertDigest(digest);
+    assertStoredRecord(record);
+    const owned = copyRecord(record);
+    const pid = partitionId(digest);
+    const slots = (this.partitions[pid] ??= []);
+    const i = search(slots, digest);
+    if (i >= 0) {
+      slots[i]!.record = owned;
+    } else {
+      slots.splice(-i - 1, 0, { digest: Buffer.from(digest), record: owned });
+      this.size += 1;
+    }
+  }
+
+  remove(digest: Buffer): Promise<boolean> {
+    assertDigest(digest);
+    return Promise.resolve(this.removeNow(partitionId(digest), digest));
+  }
+
+  count(): number {
+    return this.size;
+  }
+
+  /** A snapshot taken at the call: later writes do not disturb an iteration in progress. */
+  partitionEntries(pid: number): Iterable<StoredEntry> {
+    assert(Number.isInteger(pid) && pid >= 0 && pid < PARTITION_COUNT, `partition id out of range: ${pid}`);
+    const slots = this.partitions[pid] ?? [];
+    return slots.map((s) => ({ digest: s.digest, record: s.record }));
+  }
+
+  /**
+   * Examines at most `limit × SWEEP_SCAN_FACTOR` records from where the previous call stopped
+   * (wrapping at the end, at most one full cycle) and removes up to `limit` expired ones.
+   */
+  sweepExpired(nowMs: number, limit: number): Promise<number> {
+    assert(Number.isInteger(limit) && limit >= 1, `sweep limit must be a positive integer, got ${limit}`);
+    const budget = limit * SWEEP_SCAN_FACTOR;
+    const expired: { pid: number; digest: Buffer }[] = [];
+    let scanned = 0;
+    const origin = this.sweepCursor;
+    const startPid = origin?.pid ?? 0;
+    // Visit partitions startPid..4095, 0..startPid-1 and, when resuming, the head of startPid up
+    // to the cursor again: every record is examined at most once per call.
+    const steps = PARTITION_COUNT + (origin === undefined ? 0 : 1);
+    for (let step = 0; step < steps && scanned < budget && expired.length < limit; step++) {
+      const pid = (startPid + step) % PARTITION_COUNT;
+      const slots = this.partitions[pid];
+      if (slots === undefined || slots.length === 0) continue;
+      const tail = origin !== undefined && step === PARTITION_COUNT;
+      let i = 0;
+      if (origin !== undefined && step === 0) {
+        const at = search(slots, origin.digest);
+        i = at >= 0 ? at + 1 : -at - 1;
+      }
+      for (; i < slots.length && scanned < budget && expired.length < limit; i++) {
+        const slot = slots[i]!;
+        if (tail && Buffer.compare(slot.digest, origin.digest) > 0) break;
+        scanned += 1;
+        this.sweepCursor = { pid, digest: slot.digest };
+        if (isExpired(slot.record.voidTime, nowMs)) expired.push({ pid, digest: slot.digest });
+      }
+    }
+    if (scanned < budget && expired.length < limit) this.sweepCursor = undefined; // full cycle done
+    for (const e of expired) this.removeNow(e.pid, e.digest);
+    return Promise.resolve(expired.length);
+  }
+
+  flushed(): Promise<void> {
+    return Promise.resolve();
+  }
+
+  private removeNow(pid: number, digest: Buffer): boolean {
+    const slots = this.partitions[pid];
+    if (slots === undefined) return false;
+    const i = search(slots, digest);
+    if (i < 0) return false;
+    slots.splice(i, 1);
+    this.size -= 1;
+    return true;
+  }
+}

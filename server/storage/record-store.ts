@@ -1,0 +1,79 @@
+/**
+ * RecordStore: where one namespace's records live on one node.
+ *
+ * Concept: a record is addressed by its 20-byte RIPEMD-160 digest. Stores lay records out by
+ * partition (partition id ‖ digest) so that one partition is one contiguous range, which scans
+ * and migrations read in order.
+ *
+ * Invariants:
+ * - `get` never returns an expired record (voidTime != 0 and voidTime <= now): expiry is
+ *   visible at once, the sweeper only reclaims space later.
+ * - `put`/`remove` resolve only when the change is durable in the store's sense (LMDB: the
+ *   batched transaction holding it has committed; memory: applied). Callers acknowledge
+ *   clients after that, never before.
+ * - The store does no policy (generation checks, exists actions): those are record rules in
+ *   server/core. Callers serialise read-modify-write per key.
+ *
+ * Bins are kept as raw particles (type byte + wire bytes) so a value read back is byte for byte
+ * what a client wrote, whatever its particle type (a double 1.0 stays a double, a list keeps
+ * Aerospike's msgpack flavour), and the hot path decodes nothing it does not need to.
+ */
+import { CITRUSLEAF_EPOCH_SEC } from "../../client/protocol/constants.js";
+
+/** One bin as stored: name (≤ 15 bytes UTF-8), particle type, raw particle bytes. */
+export interface StoredBin {
+  readonly name: string;
+  readonly type: number;
+  readonly data: Buffer;
+}
+
+/** The user key as sent by the client (particle type + bytes), kept when the policy says send. */
+export interface StoredKey {
+  readonly type: number;
+  readonly data: Buffer;
+}
+
+/** A record as kept on disk and passed between layers. */
+export interface StoredRecord {
+  /** 1..65535; wraps from 65535 to 1 (Aerospike's u16 generation). */
+  readonly generation: number;
+  /** Last update time, ms since the Unix epoch. Tie-breaker after generation. */
+  readonly lastUpdateMs: number;
+  /** Absolute expiry, seconds since the Citrusleaf epoch (2010-01-01Z); 0 = never expires. */
+  readonly voidTime: number;
+  /** Set name; "" when the record has none. */
+  readonly setName: string;
+  readonly userKey?: StoredKey;
+  readonly bins: readonly StoredBin[];
+}
+
+/** One entry of a partition range read. */
+export interface StoredEntry {
+  readonly digest: Buffer;
+  readonly record: StoredRecord;
+}
+
+export interface RecordStore {
+  readonly kind: "lmdb" | "memory";
+  /** The live record for `digest`, or undefined when absent or expired at `nowMs`. Synchronous. */
+  get(digest: Buffer, nowMs: number): StoredRecord | undefined;
+  /** Writes (inserts or overwrites) the record; resolves when durable. */
+  put(digest: Buffer, record: StoredRecord): Promise<void>;
+  /** Removes the record; resolves true if one was there (expired or not), when durable. */
+  remove(digest: Buffer): Promise<boolean>;
+  /** Records held, including expired ones not yet swept. */
+  count(): number;
+  /** Every record of one partition in digest order, expired included (callers filter). */
+  partitionEntries(partitionId: number): Iterable<StoredEntry>;
+  /** Removes up to `limit` records expired at `nowMs`; resolves with how many it removed. */
+  sweepExpired(nowMs: number, limit: number): Promise<number>;
+  /** Resolves when every write issued so far is durable. */
+  flushed(): Promise<void>;
+}
+
+export { CITRUSLEAF_EPOCH_SEC };
+
+/** Void time (Citrusleaf seconds) → whether the record is expired at `nowMs` (Unix ms). */
+export function isExpired(voidTime: number, nowMs: number): boolean {
+  return voidTime !== 0 && voidTime <= Math.floor(nowMs / 1000) - CITRUSLEAF_EPOCH_SEC;
+}

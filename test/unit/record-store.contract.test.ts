@@ -1,0 +1,341 @@
+/**
+ * Goal: one behavioural contract for RecordStore, held by both implementations (MemoryStore and
+ * the LMDB store), so that code tested against the memory store behaves the same on disk.
+ *
+ * Method: `recordStoreContract(name, makeStore)` runs the same examples against a fresh store per
+ * test (LMDB: a new environment in a fresh temp dir, removed afterwards): byte-exact round trips of
+ * every particle type, overwrite/remove, expiry visible at once through `get`, incremental sweeps,
+ * partition range reads in digest order, plus a fast-check property comparing random put/remove
+ * sequences (awaited one by one, or issued in one turn) with a plain Map. A second suite covers
+ * what only LMDB has: restart durability, independent namespaces, key layout, close semantics.
+ * Time is a fixed `NOW_MS`; digests are crafted so that their partition ids are chosen.
+ */
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import fc from "fast-check";
+import { open } from "lmdb";
+import { Packr } from "msgpackr";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { ParticleType } from "../../client/protocol/constants.js";
+import { KEY_BYTES, LmdbEnvironment, peekVoidTime } from "../../server/storage/lmdb-store.js";
+import { MemoryStore, SWEEP_SCAN_FACTOR } from "../../server/storage/memory-store.js";
+import { CITRUSLEAF_EPOCH_SEC, RecordStore, StoredBin, StoredRecord } from "../../server/storage/record-store.js";
+
+const NOW_MS = Date.UTC(2025, 0, 1, 12, 0, 0);
+/** NOW_MS as a void time (Citrusleaf seconds). */
+const NOW_CL = Math.floor(NOW_MS / 1000) - CITRUSLEAF_EPOCH_SEC;
+
+/** A digest in partition `pid`; `n` fills the free high nibble of byte 1 and bytes 2..5. */
+function digestIn(pid: number, n = 0, run = 0): Buffer {
+  const d = Buffer.alloc(20);
+  d[0] = pid & 0xff;
+  d[1] = ((pid >> 8) & 0x0f) | ((n & 0x0f) << 4);
+  d.writeUInt32BE(n >>> 4, 2);
+  d.writeUInt32BE(run, 6);
+  return d;
+}
+
+function rec(over: Partial<StoredRecord> = {}): StoredRecord {
+  return {
+    generation: 1,
+    lastUpdateMs: NOW_MS,
+    voidTime: 0,
+    setName: "users",
+    bins: [{ name: "a", type: ParticleType.INTEGER, data: Buffer.from("0000000000000007", "hex") }],
+    ...over,
+  };
+}
+
+/** The record with every buffer as hex, for fast and readable comparisons. */
+function hexView(r: StoredRecord | undefined): unknown {
+  if (r === undefined) return undefined;
+  const hex = (p: { type: number; data: Buffer }) => ({ type: p.type, data: p.data.toString("hex") });
+  return { ...r, userKey: r.userKey && hex(r.userKey), bins: r.bins.map((b) => ({ name: b.name, ...hex(b) })) };
+}
+
+interface Fixture {
+  readonly store: RecordStore;
+  close(): Promise<void>;
+}
+
+function tempDir(): string {
+  return fs.mkdtempSync(path.join(os.tmpdir(), "shoal-store-"));
+}
+
+function recordStoreContract(name: string, makeStore: () => Promise<Fixture>): void {
+  describe(`RecordStore contract: ${name}`, () => {
+    let fx: Fixture;
+    let store: RecordStore;
+    beforeEach(async () => {
+      fx = await makeStore();
+      store = fx.store;
+    });
+    afterEach(async () => {
+      await fx.close();
+    });
+
+    it("round-trips every particle type byte for byte, empty and 1 MiB values, unicode names", async () => {
+      const bins: StoredBin[] = Object.values(ParticleType).map((type) => ({
+        name: `t${type}`,
+        type,
+        data: Buffer.from(Array.from({ length: 1 + type }, (_, i) => (i * 37 + type) & 0xff)),
+      }));
+      const blob = Buffer.alloc(1024 * 1024);
+      for (let i = 0; i < blob.length; i++) blob[i] = (i * 7919) & 0xff;
+      bins.push({ name: "empty", type: ParticleType.BLOB, data: Buffer.alloc(0) });
+      bins.push({ name: "big", type: ParticleType.BLOB, data: blob });
+      bins.push({ name: "ünï€", type: ParticleType.STRING, data: Buffer.from("日本語 ✓", "utf8") });
+      const record = rec({ generation: 65535, setName: "集合", bins,
+        userKey: { type: ParticleType.STRING, data: Buffer.from("clé", "utf8") } });
+      const d = digestIn(17, 3);
+      await store.put(d, record);
+      const got = store.get(d, NOW_MS);
+      expect(hexView(got)).toEqual(hexView(record)); // hex: vitest compares a 1 MiB Buffer slowly
+      for (const bin of got!.bins) expect(Buffer.isBuffer(bin.data)).toBe(true);
+      expect(Buffer.isBuffer(got!.userKey!.data)).toBe(true);
+      // A later read must not disturb buffers handed out earlier (LMDB reuses its read buffer).
+      await store.put(digestIn(18), rec());
+      store.get(digestIn(18), NOW_MS);
+      expect(got!.bins.find((b) => b.name === "big")!.data.equals(blob)).toBe(true);
+    });
+
+    it("keeps the user key when given and has none otherwise; owns its bytes", async () => {
+      const key = Buffer.from([1, 2, 3]);
+      await store.put(digestIn(1), rec({ userKey: { type: ParticleType.BLOB, data: key } }));
+      await store.put(digestIn(2), rec());
+      key[0] = 9; // the caller reusing its buffer must not change what is stored
+      expect(store.get(digestIn(1), NOW_MS)!.userKey).toEqual({ type: ParticleType.BLOB, data: Buffer.from([1, 2, 3]) });
+      expect(store.get(digestIn(2), NOW_MS)!.userKey).toBeUndefined();
+      expect(store.get(digestIn(3), NOW_MS)).toBeUndefined();
+    });
+
+    it("overwrites in place and removes, reporting whether a record was there", async () => {
+      const d = digestIn(5);
+      await store.put(d, rec({ generation: 1 }));
+      await store.put(d, rec({ generation: 2, bins: [] }));
+      expect(store.get(d, NOW_MS)).toEqual(rec({ generation: 2, bins: [] }));
+      expect(store.count()).toBe(1);
+      expect(await store.remove(d)).toBe(true);
+      expect(await store.remove(d)).toBe(false);
+      expect(store.get(d, NOW_MS)).toBeUndefined();
+      expect(store.count()).toBe(0);
+    });
+
+    it("hides expired records from get at once; counts them until swept", async () => {
+      await store.put(digestIn(1), rec({ voidTime: NOW_CL - 1 }));
+      await store.put(digestIn(2), rec({ voidTime: NOW_CL })); // void time reached: expired
+      await store.put(digestIn(3), rec({ voidTime: NOW_CL + 100 }));
+      await store.put(digestIn(4), rec({ voidTime: 0 }));
+      expect(store.get(digestIn(1), NOW_MS)).toBeUndefined();
+      expect(store.get(digestIn(2), NOW_MS)).toBeUndefined();
+      expect(store.get(digestIn(2), NOW_MS - 1000)).toBeDefined();
+      expect(store.get(digestIn(3), NOW_MS)!.voidTime).toBe(NOW_CL + 100);
+      expect(store.get(digestIn(3), NOW_MS + 100_000)).toBeUndefined();
+      expect(store.get(digestIn(4), NOW_MS + 1e12)).toBeDefined(); // 0 = never
+      expect(store.count()).toBe(4);
+      expect(await store.remove(digestIn(1))).toBe(true); // expired still counts as there
+    });
+
+    it("sweeps only expired records, at most `limit` per call", async () => {
+      for (let i = 0; i < 30; i++) {
+        await store.put(digestIn(i * 100, i), rec({ voidTime: i % 3 === 0 ? NOW_CL - 5 : NOW_CL + 5 }));
+      }
+      const removed: number[] = [];
+      for (let i = 0; i < 4; i++) removed.push(await store.sweepExpired(NOW_MS, 4));
+      expect(removed).toEqual([4, 4, 2, 0]);
+      expect(store.count()).toBe(20);
+      for (let i = 0; i < 30; i++) {
+        expect(store.get(digestIn(i * 100, i), NOW_MS) !== undefined).toBe(i % 3 !== 0);
+      }
+    });
+
+    it("bounds the scan per call and resumes where it stopped", async () => {
+      const live = SWEEP_SCAN_FACTOR * 4;
+      for (let i = 0; i < live; i++) await store.put(digestIn(10 + i), rec({ voidTime: 0 }));
+      await store.put(digestIn(4095), rec({ voidTime: NOW_CL - 1 }));
+      let calls = 0;
+      while (store.count() > live && calls < 20) {
+        await store.sweepExpired(NOW_MS, 1);
+        calls += 1;
+      }
+      expect(store.count()).toBe(live);
+      expect(calls).toBeGreaterThan(1); // one call may not scan the whole store
+      // Resume: after sweeping partition 3000's record, a new one behind the cursor (partition 0)
+      // waits for the next cycle while the one ahead (partition 3500) goes first.
+      await store.put(digestIn(3000), rec({ voidTime: NOW_CL - 1 }));
+      await store.put(digestIn(3500), rec({ voidTime: NOW_CL - 1 }));
+      while (store.get(digestIn(3000), NOW_MS - 10_000) !== undefined) await store.sweepExpired(NOW_MS, 1);
+      await store.put(digestIn(0), rec({ voidTime: NOW_CL - 1 }));
+      expect(await store.sweepExpired(NOW_MS, 1)).toBe(1);
+      expect(store.get(digestIn(3500), NOW_MS - 10_000)).toBeUndefined();
+      expect(store.get(digestIn(0), NOW_MS - 10_000)).toBeDefined();
+    });
+
+    it("reads one partition: exactly its records, in digest order, expired included", async () => {
+      const mine = [15, 3, 0, 9, 4, 1].map((n) => digestIn(7, n));
+      for (const [i, d] of mine.entries()) await store.put(d, rec({ generation: i + 1, voidTime: i === 2 ? 1 : 0 }));
+      await store.put(digestIn(6, 2), rec());
+      await store.put(digestIn(8, 2), rec());
+      const entries = [...store.partitionEntries(7)];
+      const expected = [...mine].sort(Buffer.compare);
+      expect(entries.map((e) => e.digest.toString("hex"))).toEqual(expected.map((d) => d.toString("hex")));
+      for (const e of entries) expect(e.record.generation).toBe(mine.findIndex((d) => d.equals(e.digest)) + 1);
+      expect([...store.partitionEntries(9)]).toEqual([]);
+      expect([...store.partitionEntries(4095)]).toEqual([]);
+      expect(() => store.partitionEntries(4096)).toThrow();
+    });
+
+    it("flushed() resolves after every issued write is durable", async () => {
+      const writes = [store.put(digestIn(1), rec()), store.put(digestIn(2), rec())];
+      await store.flushed();
+      expect(store.get(digestIn(1), NOW_MS)).toBeDefined();
+      expect(store.count()).toBe(2);
+      await Promise.all(writes);
+    });
+
+    it("rejects malformed records and digests as programmer errors", async () => {
+      expect(() => store.get(Buffer.alloc(19), NOW_MS)).toThrow();
+      await expect(async () => store.put(digestIn(1), rec({ generation: 0 }))).rejects.toThrow(/generation/);
+      await expect(async () => store.put(digestIn(1), rec({ generation: 65536 }))).rejects.toThrow(/generation/);
+      await expect(async () => store.put(digestIn(1), { ...rec(), bins: "x" } as never)).rejects.toThrow(/bins/);
+      expect(store.count()).toBe(0);
+    });
+
+    it("matches a Map model under random put/remove sequences", async () => {
+      const opArb = fc.oneof(
+        fc.record({ kind: fc.constant("put" as const), slot: fc.nat(5), generation: fc.integer({ min: 1, max: 65535 }),
+          bins: fc.array(fc.record({ name: fc.constantFrom("a", "b", "ü"), type: fc.nat(255),
+            data: fc.uint8Array({ maxLength: 8 }).map((u) => Buffer.from(u)) }), { maxLength: 3 }) }),
+        fc.record({ kind: fc.constant("remove" as const), slot: fc.nat(5) }),
+      );
+      let run = 0;
+      await fc.assert(fc.asyncProperty(fc.array(opArb, { maxLength: 30 }), fc.boolean(), async (ops, oneTurn) => {
+        run += 1;
+        const digests = [0, 1, 4095].flatMap((pid) => [digestIn(pid, 1, run), digestIn(pid, 2, run)]);
+        const base = store.count();
+        const model = new Map<number, StoredRecord>();
+        const expected: (boolean | undefined)[] = [];
+        const pending: Promise<boolean | void>[] = [];
+        for (const op of ops) {
+          const d = digests[op.slot]!;
+          if (op.kind === "put") {
+            const r = rec({ generation: op.generation, bins: op.bins });
+            model.set(op.slot, r);
+            expected.push(undefined);
+            pending.push(store.put(d, r));
+          } else {
+            expected.push(model.delete(op.slot));
+            pending.push(store.remove(d));
+          }
+          if (!oneTurn) expect(await pending[pending.length - 1]).toBe(expected[expected.length - 1]);
+        }
+        expect(await Promise.all(pending)).toEqual(expected);
+        digests.forEach((d, slot) => expect(store.get(d, NOW_MS)).toEqual(model.get(slot)));
+        expect(store.count() - base).toBe(model.size);
+        const mineInOrder = [...model.keys()].map((s) => digests[s]!).sort(Buffer.compare).map((d) => d.toString("hex"));
+        const ranged = [0, 1, 4095].flatMap((pid) => [...store.partitionEntries(pid)])
+          .filter((e) => e.digest.readUInt32BE(6) === run).map((e) => e.digest.toString("hex"));
+        expect(ranged).toEqual(mineInOrder);
+        for (const slot of model.keys()) await store.remove(digests[slot]!); // keep later runs' counts small
+      }), { numRuns: 40 });
+    });
+  });
+}
+
+recordStoreContract("memory", async () => ({ store: new MemoryStore(), close: async () => {} }));
+
+recordStoreContract("lmdb", async () => {
+  const dir = tempDir();
+  const env = LmdbEnvironment.open({ path: dir });
+  return {
+    store: env.store("test"),
+    close: async () => {
+      await env.close();
+      fs.rmSync(dir, { recursive: true, force: true });
+    },
+  };
+});
+
+describe("LMDB store specifics", () => {
+  let dir: string;
+  beforeEach(() => {
+    dir = tempDir();
+  });
+  afterEach(() => {
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("keeps committed and still-pending writes across close and reopen", async () => {
+    const env = LmdbEnvironment.open({ path: dir });
+    const ns = env.store("test");
+    for (let i = 0; i < 100; i++) await ns.put(digestIn(i, i), rec({ generation: i + 1 }));
+    const unawaited = [ns.put(digestIn(200), rec()), ns.remove(digestIn(0, 0))];
+    await env.close(); // waits for the pending writes
+    await Promise.all(unawaited);
+    const again = LmdbEnvironment.open({ path: dir });
+    const ns2 = again.store("test");
+    expect(ns2.count()).toBe(100);
+    expect(ns2.get(digestIn(0, 0), NOW_MS)).toBeUndefined();
+    expect(ns2.get(digestIn(99, 99), NOW_MS)).toEqual(rec({ generation: 100 }));
+    expect(ns2.get(digestIn(200), NOW_MS)).toEqual(rec());
+    await again.close();
+  });
+
+  it("keeps namespaces independent and caches one store per namespace", async () => {
+    const env = LmdbEnvironment.open({ path: dir });
+    const a = env.store("a");
+    const b = env.store("b");
+    expect(env.store("a")).toBe(a);
+    await a.put(digestIn(1), rec({ generation: 1 }));
+    await b.put(digestIn(1), rec({ generation: 2 }));
+    expect(a.get(digestIn(1), NOW_MS)!.generation).toBe(1);
+    expect(await a.remove(digestIn(1))).toBe(true);
+    expect(b.get(digestIn(1), NOW_MS)!.generation).toBe(2);
+    expect([a.count(), b.count()]).toEqual([0, 1]);
+    await env.close();
+  });
+
+  it("lays keys out as partition id (u16 big-endian) ‖ digest, so partitions are ranges", async () => {
+    const env = LmdbEnvironment.open({ path: dir });
+    const ns = env.store("test");
+    const pids = [4095, 256, 1, 0, 255, 257];
+    for (const pid of pids) for (const n of [2, 1]) await ns.put(digestIn(pid, n), rec());
+    await env.close();
+    const raw = open({ path: dir }).openDB<Buffer, Buffer>({ name: "ns/test", encoding: "binary", keyEncoding: "binary" });
+    const keys = [...raw.getKeys()];
+    expect(keys.every((k) => k.length === KEY_BYTES)).toBe(true);
+    expect(keys.map((k) => k.readUInt16BE(0))).toEqual([0, 0, 1, 1, 255, 255, 256, 256, 257, 257, 4095, 4095]);
+    for (const k of keys) expect(k.readUInt16BE(0)).toBe((k[2]! | (k[3]! << 8)) & 4095);
+    const p256 = [...raw.getKeys({ start: Buffer.from([1, 0]), end: Buffer.from([1, 1]) })];
+    expect(p256.map((k) => k.subarray(2))).toEqual([digestIn(256, 1), digestIn(256, 2)]);
+    await raw.close();
+  });
+
+  it("makes a write visible only once committed (a sync get does not see a pending put)", async () => {
+    const env = LmdbEnvironment.open({ path: dir });
+    const ns = env.store("test");
+    const write = ns.put(digestIn(1), rec());
+    expect(ns.get(digestIn(1), NOW_MS)).toBeUndefined();
+    await write;
+    expect(ns.get(digestIn(1), NOW_MS)).toEqual(rec());
+    await env.close();
+  });
+
+  it("closes once, however often asked, and refuses use afterwards", async () => {
+    const env = LmdbEnvironment.open({ path: dir });
+    const ns = env.store("test");
+    await ns.put(digestIn(1), rec());
+    await Promise.all([env.close(), env.close()]);
+    await env.close();
+    expect(() => ns.get(digestIn(1), NOW_MS)).toThrow(/closed/);
+    expect(() => env.store("test")).toThrow(/closed/);
+  });
+
+  it("reads the void time from the first bytes exactly as a full decode would", () => {
+    const packr = new Packr({ useRecords: false });
+    for (const v of [0, 1, 127, 128, 255, 256, 65535, 65536, 0xffffffff]) {
+      expect(peekVoidTime(packr.pack([1, v, 1, NOW_MS, "s", null, null]))).toBe(v);
+    }
+  });
+});
