@@ -150,3 +150,31 @@ export function parameterError(message: string, options?: ErrorOptions): KvError
 
 /** Result codes a caller asked about by name, for `switch` statements on `err.code`. */
 export { ResultCode };
+
+const DESCRIPTIONS = new Map<number, string>([
+  [ResultCode.SERVER_ERROR, "server error"],
+  [ResultCode.NOT_FOUND, "record not found"],
+  [ResultCode.GENERATION, "generation mismatch: the record changed since it was read; re-read it and retry"],
+  [ResultCode.PARAMETER, "the server rejected a parameter of the request"],
+  [ResultCode.RECORD_EXISTS, "record already exists (write policy exists: 'createOnly')"],
+  [ResultCode.BIN_EXISTS, "bin already exists"],
+  [ResultCode.CLUSTER_KEY_MISMATCH, "cluster changed during the request"],
+  [ResultCode.SERVER_FULL, "server out of space"],
+  [ResultCode.TIMEOUT, "server timeout: the transaction did not finish within the policy's timeout"],
+  [ResultCode.UNAVAILABLE, "partition unavailable on this node"],
+  [ResultCode.INCOMPATIBLE_TYPE, "operation not applicable to the bin's type"],
+  [ResultCode.RECORD_TOO_BIG, "record too big for the namespace's record size limit"],
+  [ResultCode.KEY_BUSY, "record busy: too many concurrent writes to this key"],
+  [ResultCode.DEVICE_OVERLOAD, "device overload: the node's storage cannot keep up"],
+  [ResultCode.KEY_MISMATCH, "key mismatch: the stored user key differs"],
+  [ResultCode.NAMESPACE_NOT_FOUND, "namespace not found on the cluster: check the key's namespace name"],
+  [ResultCode.BIN_NAME, "invalid bin name (at most 15 bytes)"],
+  [ResultCode.FORBIDDEN, "operation forbidden"],
+  [ResultCode.UNSUPPORTED_FEATURE, "feature not supported by the server"],
+  [ResultCode.FILTERED_OUT, "record filtered out"],
+]);
+
+/** A human description of a server result code (for messages only; never parsed back). */
+export function describeResultCode(code: number): string {
+  return DESCRIPTIONS.get(code) ?? `server result code ${code}`;
+}

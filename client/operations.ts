@@ -54,6 +54,10 @@ export function validateBinName(name: unknown): asserts name is string {
 
 /** The particle of a bin value, with the codec's encoding errors reported as ParameterError. */
 export function binParticle(bin: string, value: BinValue | undefined): Particle {
+  if (value === undefined) {
+    // An object spread with an undefined property must not silently delete a bin.
+    throw parameterError(`bin "${bin}" is undefined; use null to delete a bin`);
+  }
   try {
     return encodeParticle(value);
   } catch (err) {

@@ -61,6 +61,11 @@ async function runServer(argv: string[]): Promise<number> {
     throw err;
   }
   const log = createLogger(config.logLevel);
+  // Handlers go in before anything starts, so a signal during start-up also shuts down cleanly.
+  let signalled: (signal: string) => void = () => undefined;
+  const signal = new Promise<string>((resolve) => (signalled = resolve));
+  process.once("SIGTERM", () => signalled("SIGTERM"));
+  process.once("SIGINT", () => signalled("SIGINT"));
   const node = new ShoalNode(config, log);
   const ports = await node.start();
   process.stdout.write(JSON.stringify({
@@ -68,17 +73,14 @@ async function runServer(argv: string[]): Promise<number> {
     servicePort: ports.service, httpPort: ports.http, dataDir: config.dataDir,
     namespaces: Object.keys(config.namespaces), pid: process.pid,
   }) + "\n");
-  return new Promise<number>((resolve) => {
-    const stop = (signal: string) => {
-      log.info({ signal }, "signal received");
-      node.close().then(() => resolve(0), (err) => {
-        log.error({ err }, "shutdown failed");
-        resolve(1);
-      });
-    };
-    process.once("SIGTERM", () => stop("SIGTERM"));
-    process.once("SIGINT", () => stop("SIGINT"));
-  });
+  log.info({ signal: await signal }, "signal received");
+  try {
+    await node.close();
+    return 0;
+  } catch (err) {
+    log.error({ err }, "shutdown failed");
+    return 1;
+  }
 }
 
 async function runInfo(argv: string[]): Promise<number> {

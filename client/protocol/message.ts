@@ -47,16 +47,41 @@ export function emptyMessage(): AsMessage {
   };
 }
 
-/** Bytes the message occupies after the proto header. */
+/** Largest field/op count (u16) and op name length (u8) the wire can carry. */
+const COUNT_MAX = 0xffff;
+const OP_NAME_BYTES_MAX = 0xff;
+
+/**
+ * Bytes the message occupies after the proto header. Throws ProtocolError for a message the wire
+ * cannot carry (more than 65535 fields or ops, an op name over 255 bytes): those used to wrap
+ * silently (the name-length byte) or throw a RangeError (the counts).
+ */
 export function messageBytes(msg: AsMessage): number {
+  checkCounts(msg);
   let size = MSG_HEADER_BYTES;
   for (const f of msg.fields) size += 5 + f.data.length;
-  for (const o of msg.ops) size += 8 + Buffer.byteLength(o.name) + o.data.length;
+  for (const o of msg.ops) size += 8 + checkNameBytes(Buffer.byteLength(o.name)) + o.data.length;
   return size;
+}
+
+function checkCounts(msg: AsMessage): void {
+  if (msg.fields.length > COUNT_MAX || msg.ops.length > COUNT_MAX) {
+    throw new ProtocolError(
+      `a message carries at most ${COUNT_MAX} fields and ${COUNT_MAX} ops, got ${msg.fields.length} and ${msg.ops.length}`,
+    );
+  }
+}
+
+function checkNameBytes(nameLen: number): number {
+  if (nameLen > OP_NAME_BYTES_MAX) {
+    throw new ProtocolError(`bin name of ${nameLen} bytes does not fit the name-length byte (max ${OP_NAME_BYTES_MAX})`);
+  }
+  return nameLen;
 }
 
 /** Writes the message (without proto header) into `buf` at `offset`; returns the end offset. */
 export function writeMessage(buf: Buffer, offset: number, msg: AsMessage): number {
+  checkCounts(msg);
   buf[offset] = MSG_HEADER_BYTES;
   buf[offset + 1] = msg.info1;
   buf[offset + 2] = msg.info2;
@@ -76,7 +101,7 @@ export function writeMessage(buf: Buffer, offset: number, msg: AsMessage): numbe
     p += 5 + f.data.length;
   }
   for (const o of msg.ops) {
-    const nameLen = buf.write(o.name, p + 8, "utf8");
+    const nameLen = checkNameBytes(buf.write(o.name, p + 8, "utf8"));
     buf.writeUInt32BE(4 + nameLen + o.data.length, p);
     buf[p + 4] = o.op;
     buf[p + 5] = o.particleType;
