@@ -5,7 +5,8 @@
  * Invariants:
  * - Any split of the same byte stream yields the same frames (tested under every chunk split).
  * - A header with a wrong version, an unknown type or a size above `bodyBytesMax` is a fatal
- *   ProtocolError: the stream cannot be resynchronised, so the owner closes the connection.
+ *   ProtocolError: the stream cannot be resynchronised, so the owner closes the connection; the
+ *   decoder stays failed (every later push rethrows the error) and drops what it buffered.
  * - Bodies are zero-copy views into the received chunk when a frame arrives whole; a frame split
  *   across chunks is assembled once, when its last byte arrives (no quadratic re-concatenation).
  *
@@ -47,6 +48,8 @@ export class FrameDecoder {
   private readonly types: ReadonlySet<number>;
   private pending: Buffer[] = [];
   private pendingBytes = 0;
+  /** The fatal error, once thrown: a stream that lost sync stays failed (no resync to garbage). */
+  private failure: ProtocolError | undefined;
 
   constructor(options: FrameDecoderOptions = {}) {
     this.bodyBytesMax = options.bodyBytesMax ?? PROTO_BODY_BYTES_MAX;
@@ -60,12 +63,13 @@ export class FrameDecoder {
 
   /**
    * Feeds a chunk; returns every frame it completes, in order. Throws a fatal ProtocolError on a
-   * bad header; the decoder must not be used after that (frames completed earlier in the same
+   * bad header; every later push throws the same error (frames completed earlier in the same
    * chunk are not returned: the connection is closed anyway).
    * The decoder keeps views of `chunk` (the returned bodies, and the bytes of an incomplete frame),
    * so the caller must not overwrite a chunk after pushing it.
    */
   push(chunk: Buffer): Frame[] {
+    if (this.failure) throw this.failure;
     const frames: Frame[] = [];
     let buf = chunk;
     if (this.pendingBytes > 0) {
@@ -108,14 +112,17 @@ export class FrameDecoder {
   private checkHeader(buf: Buffer, offset: number): number {
     const version = buf[offset]!;
     const type = buf[offset + 1]!;
-    if (version !== PROTO_VERSION) {
-      throw new ProtocolError(`invalid proto version ${version} (expected ${PROTO_VERSION})`, true);
-    }
-    if (!this.types.has(type)) throw new ProtocolError(`unsupported proto type ${type}`, true);
+    if (version !== PROTO_VERSION) this.fail(`invalid proto version ${version} (expected ${PROTO_VERSION})`);
+    if (!this.types.has(type)) this.fail(`unsupported proto type ${type}`);
     const size = buf.readUIntBE(offset + 2, 6);
-    if (size > this.bodyBytesMax) {
-      throw new ProtocolError(`frame body of ${size} bytes exceeds the limit of ${this.bodyBytesMax}`, true);
-    }
+    if (size > this.bodyBytesMax) this.fail(`frame body of ${size} bytes exceeds the limit of ${this.bodyBytesMax}`);
     return size;
+  }
+
+  private fail(message: string): never {
+    this.failure = new ProtocolError(message, true);
+    this.pending = [];
+    this.pendingBytes = 0;
+    throw this.failure;
   }
 }

@@ -11,12 +11,18 @@
  * - exists actions: CREATE_ONLY fails with RECORD_EXISTS on a live record; UPDATE_ONLY and
  *   REPLACE_ONLY fail with NOT_FOUND on a missing one; REPLACE_ONLY and CREATE_OR_REPLACE start
  *   from no bins.
- * - generation: GENERATION (equal) and GENERATION_GT apply to an existing record only.
+ * - generation: GENERATION (equal) and GENERATION_GT compare with the stored generation; a record
+ *   being created counts as generation 0 (SRV creates the index entry, generation 0, before
+ *   generation_check), so a CAS write whose record has since been deleted fails with GENERATION.
+ *   TOUCH, like UPDATE_ONLY/REPLACE_ONLY, must not create: NOT_FOUND comes before that check.
  * - every successful write bumps the generation (u16, 65535 wraps to 1) and sets last-update.
  * - TTL: 0 = namespace default, 0xFFFFFFFF = never, 0xFFFFFFFE = keep the current void time.
  * - a write that leaves no bins deletes the record; one that would create a record with no bins
  *   is NOT_FOUND (nothing to create).
  * - ops apply in order; reads inside an operate see the writes before them.
+ * - RESPOND_ALL_OPS: one reply entry per op (a NULL entry for a write/modify/delete-all op or a
+ *   read of a missing bin), except TOUCH, which SRV's op loop skips before building replies; the
+ *   same holds for read-only operates (read.c: `b || respond_all_ops`).
  */
 import {
   BIN_NAME_BYTES_MAX, CITRUSLEAF_EPOCH_SEC, Info1, Info2, Info3, OpType, ParticleType,
@@ -102,6 +108,7 @@ export function applyRead(existing: StoredRecord | undefined, cmd: RecordCommand
   const base = { kind: "ok" as const, change: "none" as const, record: existing, generation: existing.generation, voidTime: existing.voidTime };
   if (cmd.info1 & Info1.NOBINDATA) return { ...base, bins: [] };
   if (cmd.info1 & Info1.GET_ALL || cmd.ops.length === 0) return { ...base, bins: existing.bins };
+  const respondAll = (cmd.info2 & Info2.RESPOND_ALL_OPS) !== 0;
   const bins: ReplyBin[] = [];
   for (const op of cmd.ops) {
     if (op.op !== OpType.READ) return unsupported(op.op);
@@ -109,6 +116,7 @@ export function applyRead(existing: StoredRecord | undefined, cmd: RecordCommand
     else {
       const bin = existing.bins.find((b) => b.name === op.name);
       if (bin) bins.push(bin);
+      else if (respondAll) bins.push(NULL_BIN(op.name));
     }
   }
   return { ...base, bins };
@@ -130,13 +138,14 @@ export function applyDelete(existing: StoredRecord | undefined, cmd: RecordComma
   return { kind: "ok", change: "delete", bins: [], generation: 0, voidTime: 0 };
 }
 
+/** GENERATION / GENERATION_GT against the stored generation; a missing record counts as 0. */
 function checkGeneration(existing: StoredRecord | undefined, cmd: RecordCommand): RecordOutcome | undefined {
-  if (!existing) return undefined;
-  if (cmd.info2 & Info2.GENERATION && existing.generation !== cmd.generation) {
-    return fail(ResultCode.GENERATION, `generation is ${existing.generation}, expected ${cmd.generation}`);
+  const current = existing?.generation ?? 0;
+  if (cmd.info2 & Info2.GENERATION && current !== cmd.generation) {
+    return fail(ResultCode.GENERATION, `generation is ${current}, expected ${cmd.generation}`);
   }
-  if (cmd.info2 & Info2.GENERATION_GT && cmd.generation <= existing.generation) {
-    return fail(ResultCode.GENERATION, `generation ${cmd.generation} is not greater than ${existing.generation}`);
+  if (cmd.info2 & Info2.GENERATION_GT && cmd.generation <= current) {
+    return fail(ResultCode.GENERATION, `generation ${cmd.generation} is not greater than ${current}`);
   }
   return undefined;
 }
@@ -145,6 +154,9 @@ function checkGeneration(existing: StoredRecord | undefined, cmd: RecordCommand)
 export function applyWrite(existing: StoredRecord | undefined, cmd: RecordCommand, cfg: RecordRulesConfig, nowMs: number): RecordOutcome {
   if (cmd.info2 & Info2.CREATE_ONLY && existing) return fail(ResultCode.RECORD_EXISTS, "record already exists");
   if (cmd.info3 & (Info3.UPDATE_ONLY | Info3.REPLACE_ONLY) && !existing) return fail(ResultCode.NOT_FOUND, "record not found");
+  if (!existing && cmd.ops.some((op) => op.op === OpType.TOUCH)) {
+    return fail(ResultCode.NOT_FOUND, "cannot touch a record that does not exist");
+  }
   const gen = checkGeneration(existing, cmd);
   if (gen) return gen;
   if (cmd.ops.length === 0) return fail(ResultCode.PARAMETER, "write with no ops");
@@ -154,14 +166,11 @@ export function applyWrite(existing: StoredRecord | undefined, cmd: RecordComman
   if (existing && !replace) for (const b of existing.bins) bins.set(b.name, b);
   const respondAll = (cmd.info2 & Info2.RESPOND_ALL_OPS) !== 0;
   const reply: ReplyBin[] = [];
-  let touched = false;
 
   for (const op of cmd.ops) {
     const err = applyOp(op, bins, reply, respondAll);
     if (err) return err;
-    if (op.op === OpType.TOUCH) touched = true;
   }
-  if (touched && !existing) return fail(ResultCode.NOT_FOUND, "cannot touch a record that does not exist");
 
   if (bins.size === 0) {
     if (!existing) return fail(ResultCode.NOT_FOUND, "write leaves the record with no bins and it does not exist");
@@ -220,7 +229,7 @@ function applyOp(op: Op, bins: Map<string, StoredBin>, reply: ReplyBin[], respon
       break;
     }
     case OpType.TOUCH:
-      break;
+      return undefined; // no reply entry, even with RESPOND_ALL_OPS
     case OpType.DELETE:
       bins.clear();
       break;

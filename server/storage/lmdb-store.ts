@@ -13,10 +13,15 @@
  * bytes without decoding the bins (an expired `get` and the sweep's scan decode nothing else).
  *
  * Invariants:
- * - `put`/`remove` resolve only when the LMDB transaction holding them has committed, and
- *   lmdb-js (default `overlappingSync`, no `noSync`) sets "committed" only after the commit's
- *   sync returned, so a resolved write is on disk. A write is invisible to `get` until then.
- * - Writes issued in one event turn commit together, in issue order (lmdb-js batching).
+ * - `put`/`remove` resolve only when the LMDB transaction holding them has committed and been
+ *   synced: with lmdb-js's defaults (`overlappingSync` on, no `noSync`) the commit is flagged
+ *   done only after its fdatasync returned (measured: one fdatasync per awaited put).
+ * - Visibility is not acknowledgement. A `get` in the turn that issued a write does not see it,
+ *   but a `get` in a later turn may see it slightly before its `put` resolves (the transaction is
+ *   visible to readers before its sync finishes). Callers that must not expose unacknowledged
+ *   data serialise per key, as record-store.ts already requires for read-modify-write.
+ * - Writes commit in issue order; those issued in one event turn normally share one transaction
+ *   (lmdb-js batching), which is what makes concurrent puts cheap.
  * - Every record read back is validated (`assertStoredRecord`); every record written first.
  * - Buffers in a record returned by `get`/`partitionEntries` are views into one private copy of
  *   the value (never into LMDB's reused read buffer or the memory map), so they stay valid.
@@ -32,7 +37,7 @@ import { Packr } from "msgpackr";
 import { DIGEST_BYTES, NAMESPACE_BYTES_MAX, PARTITION_COUNT } from "../../client/protocol/constants.js";
 import { partitionId } from "../../client/protocol/digest.js";
 import { assertDigest, assertStoredRecord, SWEEP_SCAN_FACTOR } from "./memory-store.js";
-import { isExpired, RecordStore, StoredBin, StoredEntry, StoredRecord } from "./record-store.js";
+import { isExpired, RecordStore, StoredBin, StoredEntry, StoredKey, StoredRecord } from "./record-store.js";
 
 /** Bytes of a key: u16 partition id then the digest. */
 export const KEY_BYTES = 2 + DIGEST_BYTES;
@@ -79,15 +84,15 @@ function decodeRecord(packr: Packr, bytes: Buffer): StoredRecord {
   for (let i = HEADER_SLOTS; i < slots.length; i += 3) {
     bins.push({ name: slots[i] as string, type: slots[i + 1] as number, data: slots[i + 2] as Buffer });
   }
-  const base = {
-    voidTime: slots[1] as number,
+  const record: StoredRecord = {
     generation: slots[2] as number,
     lastUpdateMs: slots[3] as number,
+    voidTime: slots[1] as number,
     setName: slots[4] as string,
     bins,
   };
-  const record: StoredRecord = slots[5] === null ? base
-    : { ...base, userKey: { type: slots[5] as number, data: slots[6] as Buffer } };
+  // Absent rather than undefined, as it was written (assigned here to keep one literal shape).
+  if (slots[5] !== null) (record as { userKey?: StoredKey }).userKey = { type: slots[5] as number, data: slots[6] as Buffer };
   assertStoredRecord(record);
   return record;
 }
@@ -111,9 +116,16 @@ export function peekVoidTime(b: Buffer): number | undefined {
   return undefined;
 }
 
-/** A private copy of a buffer lmdb-js handed out (`Uint8Array#slice` honours its `length`). */
+/**
+ * A private copy of a buffer lmdb-js handed out. Its `length` is an own property over a larger
+ * typed array, so take a true-length view first; allocUnsafe + set (pooled for small values)
+ * measured ~1.5× faster than `Uint8Array#slice`, which lmdb-js's own getBinary uses.
+ */
 function copyBytes(shared: Buffer): Buffer {
-  return Uint8Array.prototype.slice.call(shared, 0, shared.length) as Buffer;
+  const n = shared.length;
+  const copy = Buffer.allocUnsafe(n);
+  copy.set(shared.subarray(0, n));
+  return copy;
 }
 
 function voidTimeOf(packr: Packr, bytes: Buffer): number {
@@ -196,8 +208,7 @@ export class LmdbStore implements RecordStore {
     this.assertOpen();
     assertDigest(digest);
     // getBinaryFast copies nothing: it answers lmdb-js's reused read buffer, valid until the next
-    // read, whose `length` is an own property shadowing the typed array's (so slice, don't
-    // Buffer.from). An expired record is rejected before anything is copied or decoded.
+    // read. An expired record is rejected before anything is copied or decoded.
     const shared = this.db.getBinaryFast(recordKey(digest, this.readKey));
     if (shared === undefined) return undefined;
     if (isExpired(voidTimeOf(this.packr, shared), nowMs)) return undefined;
@@ -238,7 +249,8 @@ export class LmdbStore implements RecordStore {
   /**
    * Examines at most `limit × SWEEP_SCAN_FACTOR` entries from where the previous call stopped
    * (wrapping at the end, at most one full cycle), then removes up to `limit` expired ones in one
-   * write transaction that re-checks each: a put queued after the scan must not be swept.
+   * write transaction that re-checks each record: the scan reads the last committed snapshot, and
+   * a put already queued (issued, not yet committed) may have made the record live again.
    */
   async sweepExpired(nowMs: number, limit: number): Promise<number> {
     this.assertOpen();

@@ -14,7 +14,7 @@
  * - A stored record owns its bytes: `put` copies digest, user key and bins into one allocation,
  *   so a caller reusing a socket buffer cannot change (or pin) what is stored.
  * - `put`/`remove` apply before they return (the promise is already settled): "durable" for a
- *   memory store means applied. The LMDB store makes a write visible only when it commits, so
+ *   memory store means applied. The LMDB store shows a write only from a later event turn, so
  *   callers must await a write before reading it back on either store.
  *
  * Why sorted arrays: a partition holds ~1/4096 of the namespace (a few hundred records per
@@ -22,7 +22,7 @@
  * partition scans and the sweep cursor.
  *
  * The record/digest assertions shared with lmdb-store.ts live here because both stores need them
- * and this module has no dependencies of its own.
+ * and this module loads nothing native (record-store.ts, which is shared, would be their home).
  */
 import assert from "node:assert";
 import { DIGEST_BYTES, PARTITION_COUNT } from "../../client/protocol/constants.js";

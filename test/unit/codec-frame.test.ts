@@ -97,12 +97,18 @@ describe("FrameDecoder: any split of the stream gives the same frames", () => {
   });
 
   it("decodes it split at every pair of points", () => {
-    // About 28k decodes of a 330-byte stream; fast, and it covers a header split across three chunks.
+    // ~40k decodes of the stream, compared with Buffer.equals (hex rendering only on a mismatch);
+    // this covers every header split across three chunks.
+    const sameAsExpected = (frames: Frame[]): boolean =>
+      frames.length === STREAM_FRAMES.length &&
+      frames.every((f, k) => f.type === STREAM_FRAMES[k]![1] && f.body.equals(STREAM_FRAMES[k]!.subarray(PROTO_HEADER_BYTES)));
     for (let i = 0; i <= STREAM.length; i += 1) {
       for (let j = i; j <= STREAM.length; j += 1) {
-        const got = decodeChunks(splitAt(STREAM, [i, j]));
-        if (JSON.stringify(got) !== JSON.stringify(EXPECTED)) {
-          expect(got, `split at ${i} and ${j}`).toEqual(EXPECTED);
+        const decoder = new FrameDecoder();
+        const frames = [...decoder.push(STREAM.subarray(0, i)), ...decoder.push(STREAM.subarray(i, j)), ...decoder.push(STREAM.subarray(j))];
+        if (!sameAsExpected(frames) || decoder.bufferedBytes !== 0) {
+          expect(plain(frames), `split at ${i} and ${j}`).toEqual(EXPECTED);
+          expect(decoder.bufferedBytes).toBe(0);
         }
       }
     }
@@ -265,12 +271,34 @@ function expectFatal(fn: () => unknown, pattern: RegExp): void {
 }
 
 describe("FrameDecoder: a bad header is a fatal ProtocolError", () => {
+  it("regression: a failed decoder stays failed instead of resynchronising on the next chunk", () => {
+    // Before the fix, a header rejected in the middle of a chunk left no state behind, so the next
+    // push started afresh and could decode whatever followed as frames.
+    const decoder = new FrameDecoder();
+    let first: unknown;
+    try {
+      decoder.push(Buffer.concat([PUT_REPLY, header(3, 3, 0), Buffer.alloc(10)]));
+    } catch (e) {
+      first = e;
+    }
+    expect(first).toBeInstanceOf(ProtocolError);
+    expect(decoder.bufferedBytes).toBe(0);
+    for (const next of [GET_REPLY, GET_REPLY.subarray(0, 3), Buffer.alloc(0)]) {
+      expect(() => decoder.push(next)).toThrow(first as ProtocolError);
+    }
+    // Also when the bad header was held as a partial frame.
+    const split = new FrameDecoder();
+    split.push(header(2, 9, 0).subarray(0, 4));
+    expect(() => split.push(header(2, 9, 0).subarray(4))).toThrow(/proto type 9/);
+    expect(() => split.push(PUT_REPLY)).toThrow(/proto type 9/);
+  });
+
   for (const [name, bad, pattern] of BAD_HEADERS) {
     it(`${name}: whole, after good frames, and split at every point`, () => {
       expectFatal(() => new FrameDecoder().push(bad), pattern);
       expectFatal(() => new FrameDecoder().push(Buffer.concat([PUT_REPLY, bad, Buffer.alloc(30)])), pattern);
 
-      const good = Buffer.concat([PUT_REPLY, GET_REPLY]);
+      const good = Buffer.concat([PUT_REPLY, encodeFrame(ProtoType.INFO, Buffer.alloc(0))]);
       const stream = Buffer.concat([good, bad.subarray(0, 8), Buffer.alloc(24, 0x16)]);
       const headerEnd = good.length + 8;
       const goodFrames = plain(new FrameDecoder().push(good));

@@ -258,7 +258,7 @@ describe("round trip", () => {
         expect(frame.length).toBe(8 + messageBytes(m));
         expect(toPlain(decodeMessage(body(frame)))).toEqual(toPlain(m));
       }),
-      { numRuns: 1000 },
+      { numRuns: 500 },
     );
   });
 
@@ -348,7 +348,7 @@ describe("malformed bodies give ProtocolError", () => {
         const b = body(encodeMessage(m));
         for (let t = 0; t < b.length; t++) expectProtocolError(() => decodeMessage(b.subarray(0, t)), `truncated to ${t}`);
       }),
-      { numRuns: 200 },
+      { numRuns: 80 },
     );
   });
 

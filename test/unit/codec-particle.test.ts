@@ -453,7 +453,7 @@ describe("round trip of arbitrary values (fast-check)", () => {
       fc.property(valueArb, (v) => {
         expect(unpackValue(packValue(v))).toEqual(expectedDecoded(v));
       }),
-      { numRuns: 1000 },
+      { numRuns: 600 },
     );
   });
 
@@ -466,7 +466,7 @@ describe("round trip of arbitrary values (fast-check)", () => {
         if (v instanceof Double && Object.is(v.value, -0)) expect(Object.is(back, -0)).toBe(true);
         else expect(back).toEqual(expected);
       }),
-      { numRuns: 1000 },
+      { numRuns: 400 },
     );
   });
 

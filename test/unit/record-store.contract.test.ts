@@ -321,7 +321,9 @@ describe("LMDB store specifics", () => {
     await raw.close();
   });
 
-  it("makes a write visible only once committed (a sync get does not see a pending put)", async () => {
+  // Only the issuing turn is pinned: in later turns a get may see a write shortly before its put
+  // resolves (visible before synced), which is timing-dependent and so not asserted either way.
+  it("does not show a pending put to a get in the same turn; shows it once the put resolved", async () => {
     const env = LmdbEnvironment.open({ path: dir });
     const ns = env.store("test");
     const write = ns.put(digestIn(1), rec());
