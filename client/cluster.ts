@@ -78,7 +78,10 @@ interface NodeState {
   readonly address: Host;
   readonly pool: NodePool;
   failures: number;
+  /** peers-generation whose peers list we hold (-1: none yet, or must be asked again). */
   peersGeneration: number;
+  /** peers-generation reported by the latest tend. */
+  seenPeersGeneration: number;
   partitionGeneration: number;
   /** Node names this node listed in its last peers reply. */
   peers: readonly string[];
@@ -292,6 +295,7 @@ export class Cluster {
       if (peersGen === undefined || partGen === undefined) throw fromResultCode(ResultCode.CLIENT_ERROR, `node ${n.name}: malformed tend reply`);
       n.failures = 0;
       n.partitionGeneration = partGen;
+      n.seenPeersGeneration = peersGen;
       return peersGen !== n.peersGeneration ? "peers-changed" : "ok";
     } catch (err) {
       n.failures++;
@@ -301,29 +305,36 @@ export class Cluster {
   }
 
   private async refreshPeers(nodes: readonly NodeState[], errors: KvError[]): Promise<void> {
-    const candidates = new Map<string, Host[]>();
+    const candidates = new Map<string, { hosts: Host[]; listedBy: NodeState[] }>();
     await Promise.all(nodes.map(async (n) => {
       try {
-        const v = await n.pool.info(["peers-generation", "peers-clear-std"], this.connectTimeoutMs);
+        const v = await n.pool.info(["peers-clear-std"], this.connectTimeoutMs);
         const reply = parsePeers(v.get("peers-clear-std") ?? "");
         n.peers = reply.peers.map((p) => p.nodeName);
-        n.peersGeneration = parseInfoInt(v.get("peers-generation")) ?? reply.generation;
-        for (const p of reply.peers) if (!this.byName.has(p.nodeName)) candidates.set(p.nodeName, [...p.hosts]);
+        n.peersGeneration = n.seenPeersGeneration;
+        for (const p of reply.peers) {
+          if (this.byName.has(p.nodeName)) continue;
+          const c = candidates.get(p.nodeName) ?? { hosts: [...p.hosts], listedBy: [] };
+          c.listedBy.push(n);
+          candidates.set(p.nodeName, c);
+        }
       } catch (err) {
         errors.push(toKvError(err));
       }
     }));
-    await Promise.all([...candidates].map(async ([name, hosts]) => {
-      for (const h of hosts) {
+    await Promise.all([...candidates].map(async ([name, c]) => {
+      for (const h of c.hosts) {
         try {
           const v = await this.validate(h, name);
-          if (!this.byName.has(name)) this.add(name, h, v.conn);
-          else v.conn.destroy();
+          this.add(name, h, v.conn);
           return;
         } catch (err) {
           errors.push(toKvError(err));
         }
       }
+      // Not reachable yet: forget the generation of whoever listed it, so the next tend asks
+      // again instead of waiting for the peers list to change (C keeps invalid peers likewise).
+      for (const n of c.listedBy) n.peersGeneration = -1;
     }));
   }
 
@@ -409,7 +420,9 @@ export class Cluster {
       infoConnection: conn,
       connect: this.connectFn,
     });
-    this.byName.set(name, { name, address, pool, failures: 0, peersGeneration: -1, partitionGeneration: -1, peers: [] });
+    this.byName.set(name, {
+      name, address, pool, failures: 0, peersGeneration: -1, seenPeersGeneration: -1, partitionGeneration: -1, peers: [],
+    });
     log("node %s added at %s", name, formatHost(address));
     this.emit({ kind: "node-added", name, address });
   }

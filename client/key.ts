@@ -12,6 +12,7 @@
  * - `digest` and `partitionId` are computed once, lazily: hashing costs ~2 µs and a key built
  *   only to be compared or printed never pays it.
  */
+import { inspect } from "node:util";
 import {
   DIGEST_BYTES,
   NAMESPACE_BYTES_MAX,
@@ -73,6 +74,11 @@ export class Key {
   get partitionId(): number {
     if (this.pid === undefined) this.pid = partitionId(this.digest);
     return this.pid;
+  }
+
+  /** console.log shows the address, not the lazily filled caches. */
+  [inspect.custom](): string {
+    return `Key(${this.toString()})`;
   }
 
   toString(): string {
