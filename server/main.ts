@@ -70,7 +70,8 @@ async function runServer(argv: string[]): Promise<number> {
   const ports = await node.start();
   process.stdout.write(JSON.stringify({
     event: "ready", nodeId: node.nodeId, clusterName: config.clusterName, address: config.address,
-    servicePort: ports.service, httpPort: ports.http, dataDir: config.dataDir,
+    servicePort: ports.service, fabricPort: ports.fabric, heartbeatPort: ports.heartbeat, httpPort: ports.http,
+    dataDir: config.dataDir,
     namespaces: Object.keys(config.namespaces), pid: process.pid,
   }) + "\n");
   log.info({ signal: await signal }, "signal received");

@@ -7,11 +7,16 @@
 import os from "node:os";
 import path from "node:path";
 import { HttpAdmin, AdminSnapshot } from "./admin/http-admin.js";
-import { LocalClusterView } from "./cluster/local-view.js";
+import { ClusterDriver } from "./cluster/cluster-driver.js";
+import { ClusterState } from "./cluster/cluster-state.js";
+import { Fabric } from "./cluster/fabric.js";
+import { Endpoint, HeartbeatChannel } from "./cluster/heartbeat.js";
 import { loadNodeId } from "./cluster/node-identity.js";
 import type { ServerConfig } from "./config.js";
 import type { Logger } from "./logger.js";
-import { answerInfo, ClusterView } from "./service/info.js";
+import { answerInfo } from "./service/info.js";
+import { applyReplicaWrite, handleProxy } from "./service/replica.js";
+import { FabricRequest, TransactionContext } from "./service/transaction.js";
 import { KeyLocks } from "./service/key-lock.js";
 import type { Namespace } from "./service/namespace.js";
 import { ServiceListener } from "./service/service-listener.js";
@@ -26,8 +31,13 @@ export const VERSION = "0.1.0";
 
 export interface BoundPorts {
   readonly service: number;
+  readonly fabric: number;
+  readonly heartbeat: number;
   readonly http: number;
 }
+
+/** How long start() waits for the first cluster (alone or joined) before giving up. */
+const FIRST_CLUSTER_WAIT_MS = 30_000;
 
 export class ShoalNode {
   readonly nodeId: string;
@@ -37,7 +47,11 @@ export class ShoalNode {
   private sweeper: ExpirySweeper | undefined;
   private service: ServiceListener | undefined;
   private admin: HttpAdmin | undefined;
-  private cluster: ClusterView | undefined;
+  private cluster: ClusterState | undefined;
+  private fabric: Fabric | undefined;
+  private heartbeat: HeartbeatChannel | undefined;
+  private driver: ClusterDriver | undefined;
+  private peerTimer: NodeJS.Timeout | undefined;
   private ports: BoundPorts | undefined;
   private closing: Promise<void> | undefined;
 
@@ -59,16 +73,59 @@ export class ShoalNode {
     const cfg = this.config;
     this.openNamespaces();
     const accessHost = cfg.accessAddress ?? defaultAccessAddress(cfg.address);
-    let servicePort = cfg.servicePort;
-    this.cluster = new LocalClusterView(this.nodeId, cfg.clusterName, accessHost, () => servicePort);
-    const locks = new KeyLocks();
+    let self: Endpoint = { host: accessHost, hb: 0, fabric: 0, service: 0 };
+    const endpointOf = (id: string) => (id === this.nodeId ? self : this.driver?.endpointOf(id));
+    const cluster = new ClusterState(this.nodeId, cfg.clusterName, this.namespaces, endpointOf);
+    this.cluster = cluster;
+
+    this.fabric = new Fabric(
+      { nodeId: this.nodeId, clusterName: cfg.clusterName, host: cfg.address, port: cfg.fabricPort, frameBytesMax: cfg.frameBytesMax + 1024 * 1024 },
+      (id) => {
+        const ep = endpointOf(id);
+        return ep ? { host: ep.host, port: ep.fabric } : undefined;
+      },
+      this.log.child({ module: "fabric" }),
+    );
+    const tx: TransactionContext = {
+      namespaces: this.namespaces, locks: new KeyLocks(), stats: this.stats, now: this.now,
+      log: this.log.child({ module: "transaction" }), cluster, peers: this.fabric,
+    };
+    this.fabric.handle(FabricRequest.PROXY, (payload) => handleProxy(payload, tx));
+    this.fabric.handle(FabricRequest.REPLICA_WRITE, (payload) => applyReplicaWrite(payload, tx));
+    const fabricPort = await this.fabric.listen();
+
     this.service = new ServiceListener(
       { host: cfg.address, port: cfg.servicePort, connectionsMax: cfg.connectionsMax, frameBytesMax: cfg.frameBytesMax, idleTimeoutMs: cfg.idleTimeoutMs },
-      { namespaces: this.namespaces, locks, stats: this.stats, now: this.now, log: this.log.child({ module: "transaction" }) },
-      { cluster: this.cluster, namespaces: this.namespaces, stats: this.stats, now: this.now, version: VERSION },
+      tx,
+      { cluster, namespaces: this.namespaces, stats: this.stats, now: this.now, version: VERSION },
       this.log.child({ module: "service" }),
     );
-    servicePort = await this.service.listen();
+    const servicePort = await this.service.listen();
+
+    this.heartbeat = new HeartbeatChannel(
+      { bindHost: cfg.address, port: cfg.heartbeatPort, seeds: cfg.seeds },
+      (message, endpoint) => this.driver?.receive(message, endpoint),
+      this.log.child({ module: "heartbeat" }),
+    );
+    const heartbeatPort = await this.heartbeat.listen();
+    self = { host: accessHost, hb: heartbeatPort, fabric: fabricPort, service: servicePort };
+
+    this.driver = new ClusterDriver(
+      { nodeId: this.nodeId, clusterName: cfg.clusterName, heartbeatIntervalMs: cfg.heartbeatIntervalMs, heartbeatMissedMax: cfg.heartbeatMissedMax, self },
+      this.heartbeat,
+      this.log.child({ module: "membership" }),
+    );
+    const firstCluster = new Promise<void>((resolve) => this.driver!.onInstall((c) => {
+      cluster.install(c);
+      for (const id of this.fabricPeers) if (!c.succession.includes(id)) this.fabric!.forget(id);
+      this.fabricPeers = new Set(c.succession);
+      resolve();
+    }));
+    this.driver.start();
+    // Addresses can change without a membership change (a restarted peer on new ports).
+    this.peerTimer = setInterval(() => cluster.refreshPeers(), 1000);
+    this.peerTimer.unref();
+
     this.admin = new HttpAdmin(cfg.address, cfg.httpPort, () => this.snapshot());
     const httpPort = await this.admin.listen();
     this.sweeper = new ExpirySweeper({
@@ -79,10 +136,13 @@ export class ShoalNode {
       onError: (err) => this.log.warn({ err }, "expiry sweep failed"),
     });
     this.sweeper.start();
-    this.ports = { service: servicePort, http: httpPort };
+    await withTimeout(firstCluster, FIRST_CLUSTER_WAIT_MS, "no cluster installed");
+    this.ports = { service: servicePort, fabric: fabricPort, heartbeat: heartbeatPort, http: httpPort };
     this.log.info({ nodeId: this.nodeId, ...this.ports, namespaces: [...this.namespaces.keys()] }, "node serving");
     return this.ports;
   }
+
+  private fabricPeers = new Set<string>();
 
   /** Runs info commands locally (for the CLI and tests). */
   info(commands: string[]): Array<[string, string]> {
@@ -94,6 +154,10 @@ export class ShoalNode {
     this.closing ??= (async () => {
       this.log.info({}, "shutting down");
       await this.service?.close();
+      this.driver?.close();
+      if (this.peerTimer) clearInterval(this.peerTimer);
+      await this.heartbeat?.close();
+      await this.fabric?.close();
       await this.admin?.close();
       await this.sweeper?.close();
       await this.env?.close();
@@ -139,9 +203,18 @@ export class ShoalNode {
         errors_total: s.errors,
         protocol_errors_total: s.protocolErrors,
         proxies_total: s.proxies,
+        proxy_failures_total: s.proxyFailures,
+        replica_writes_total: s.replicaWrites,
+        replica_write_failures_total: s.replicaWriteFailures,
       },
     };
   }
+}
+
+function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`${what} within ${ms} ms`)), ms)));
+  return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
 }
 
 /** The address to advertise when binding a wildcard: the first external IPv4, else loopback. */

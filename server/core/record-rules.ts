@@ -297,3 +297,17 @@ function concat(op: Op, bins: Map<string, StoredBin>): RecordOutcome | undefined
   bins.set(op.name, { name: op.name, type: cur.type, data });
   return undefined;
 }
+
+/**
+ * Conflict resolution between two copies of one record: the higher generation wins, then the
+ * later last-update time. True when `incoming` should replace `existing`.
+ * Generations wrap (65535 → 1); a copy more than half the range ahead is treated as behind.
+ */
+export function supersedes(incoming: Pick<StoredRecord, "generation" | "lastUpdateMs">, existing: Pick<StoredRecord, "generation" | "lastUpdateMs"> | undefined): boolean {
+  if (!existing) return true;
+  if (incoming.generation !== existing.generation) {
+    const ahead = (incoming.generation - existing.generation + GENERATION_MAX) % GENERATION_MAX;
+    return ahead > 0 && ahead < GENERATION_MAX / 2;
+  }
+  return incoming.lastUpdateMs > existing.lastUpdateMs;
+}

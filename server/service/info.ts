@@ -142,6 +142,9 @@ function statistics(ctx: InfoContext): string {
     errors: s.errors,
     protocol_errors: s.protocolErrors,
     proxies: s.proxies,
+    proxy_failures: s.proxyFailures,
+    replica_writes: s.replicaWrites,
+    replica_write_failures: s.replicaWriteFailures,
   });
 }
 

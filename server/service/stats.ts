@@ -16,6 +16,9 @@ export class ServiceStats {
   errors = 0;
   protocolErrors = 0;
   proxies = 0;
+  proxyFailures = 0;
+  replicaWrites = 0;
+  replicaWriteFailures = 0;
   /** Count per result code of failed transactions. */
   readonly errorsByCode = new Map<number, number>();
 

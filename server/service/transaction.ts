@@ -10,16 +10,18 @@
  * Every failure is a reply with a result code; nothing a client sends can throw out of here.
  */
 import {
-  DIGEST_BYTES, FieldType, Info1, Info2, MSG_HEADER_BYTES, NAMESPACE_BYTES_MAX, OpType, PROTO_HEADER_BYTES,
+  DIGEST_BYTES, FieldType, Info1, Info2, Info3, MSG_HEADER_BYTES, NAMESPACE_BYTES_MAX, OpType, PROTO_HEADER_BYTES,
   ProtoType, SET_NAME_BYTES_MAX,
 } from "../../client/protocol/constants.js";
 import { computeDigestFromParticle } from "../../client/protocol/digest.js";
 import { KvError } from "../../client/protocol/errors.js";
 import { writeProtoHeader } from "../../client/protocol/frame.js";
 import { AsMessage, decodeMessage, findField } from "../../client/protocol/message.js";
+import { partitionId } from "../../client/protocol/digest.js";
 import { ResultCode } from "../../client/protocol/result-code.js";
+import type { ClusterRouting } from "../cluster/cluster-state.js";
 import { applyDelete, applyRead, applyWrite, RecordCommand, RecordOutcome, ReplyBin } from "../core/record-rules.js";
-import type { StoredKey } from "../storage/record-store.js";
+import type { StoredKey, StoredRecord } from "../storage/record-store.js";
 import { KeyLocks } from "./key-lock.js";
 import type { Namespace } from "./namespace.js";
 import type { ServiceStats } from "./stats.js";
@@ -30,6 +32,26 @@ export interface TransactionContext {
   readonly stats: ServiceStats;
   readonly now: () => number;
   readonly log: { warn(obj: object, msg: string): void };
+  /** Absent on a node that is not clustered (tests): everything is local. */
+  readonly cluster?: ClusterRouting;
+  readonly peers?: PeerTransport;
+}
+
+/** What transactions need of the fabric. */
+export interface PeerTransport {
+  request(peer: string, type: string, payload: unknown, timeoutMs?: number): Promise<unknown>;
+}
+
+/** A request is proxied at most this many times (maps can disagree briefly during a change). */
+export const PROXY_HOPS_MAX = 2;
+/** Fabric request types. */
+export const FabricRequest = { PROXY: "proxy", REPLICA_WRITE: "replica-write" } as const;
+
+/** Payload of a replica write: the whole record after the master's write, or null for a delete. */
+export interface ReplicaWrite {
+  readonly ns: string;
+  readonly d: Buffer;
+  readonly r: StoredRecord | null;
 }
 
 /** A reply frame with no bins: errors, write acks, deletes. */
@@ -75,6 +97,7 @@ export function binsReply(generation: number, voidTime: number, bins: readonly R
 interface Located {
   readonly ns: Namespace;
   readonly digest: Buffer;
+  readonly pid: number;
   readonly lockKey: string;
   readonly cmd: RecordCommand;
 }
@@ -113,11 +136,18 @@ function locate(msg: AsMessage, ctx: TransactionContext): Located {
     info1: msg.info1, info2: msg.info2, info3: msg.info3, generation: msg.generation,
     recordTtl: msg.recordTtl, setName, userKey, ops: msg.ops,
   };
-  return { ns, digest, lockKey: nsName + "\0" + digest.toString("latin1"), cmd };
+  return { ns, digest, pid: partitionId(digest), lockKey: lockKey(nsName, digest), cmd };
 }
 
-/** Handles one AS_MSG body; returns the reply frame, or a promise of it for writes. */
-export function handleMessage(body: Buffer, ctx: TransactionContext): Buffer | Promise<Buffer> {
+export function lockKey(ns: string, digest: Buffer): string {
+  return ns + "\0" + digest.toString("latin1");
+}
+
+/**
+ * Handles one AS_MSG body; returns the reply frame, or a promise of it for writes and proxies.
+ * `hops` counts how often the request was proxied already.
+ */
+export function handleMessage(body: Buffer, ctx: TransactionContext, hops = 0): Buffer | Promise<Buffer> {
   let located: Located;
   try {
     const msg = decodeMessage(body);
@@ -131,7 +161,13 @@ export function handleMessage(body: Buffer, ctx: TransactionContext): Buffer | P
     return errorReply(err, ctx);
   }
   const { cmd } = located;
-  if (!(cmd.info2 & Info2.WRITE)) {
+  const isWrite = (cmd.info2 & Info2.WRITE) !== 0;
+  if (ctx.cluster) {
+    const route = ctx.cluster.route(located.ns, located.pid);
+    const local = isWrite ? route.master === ctx.cluster.selfId : ctx.cluster.canRead(located.ns, located.pid);
+    if (!local) return proxy(body, route.master, hops, ctx);
+  }
+  if (!isWrite) {
     if (!ctx.locks.busy(located.lockKey)) return read(located, ctx);
     return ctx.locks.run(located.lockKey, () => read(located, ctx));
   }
@@ -168,10 +204,54 @@ async function write(loc: Located, ctx: TransactionContext): Promise<Buffer> {
     if (outcome.resultCode !== ResultCode.NOT_FOUND) ctx.stats.recordError(outcome.resultCode);
     return headerReply(outcome.resultCode);
   }
-  if (outcome.change === "put") await ns.store.put(digest, outcome.record!);
-  else if (outcome.change === "delete") await ns.store.remove(digest);
+  const local = outcome.change === "put" ? ns.store.put(digest, outcome.record!)
+    : outcome.change === "delete" ? ns.store.remove(digest) : undefined;
+  if (local) {
+    const replicas = replicate(loc, outcome.change === "put" ? outcome.record! : null, ctx);
+    await local;
+    // Commit level "all" (the default): acknowledge once every replica applied the write.
+    if (!(cmd.info3 & Info3.COMMIT_MASTER)) await replicas;
+  }
   if (outcome.bins.length === 0) return headerReply(ResultCode.OK, outcome.generation, outcome.voidTime);
   return binsReply(outcome.generation, outcome.voidTime, outcome.bins);
+}
+
+/** Sends the record to every other node that must hold it; resolves when all answered. */
+async function replicate(loc: Located, record: StoredRecord | null, ctx: TransactionContext): Promise<void> {
+  if (!ctx.cluster || !ctx.peers) return;
+  const self = ctx.cluster.selfId;
+  const targets = ctx.cluster.route(loc.ns, loc.pid).targets.filter((t) => t !== self);
+  if (targets.length === 0) return;
+  const payload: ReplicaWrite = { ns: loc.ns.name, d: loc.digest, r: record };
+  await Promise.all(targets.map((t) => ctx.peers!.request(t, FabricRequest.REPLICA_WRITE, payload).catch((err) => {
+    // The replica is down or unreachable: the write stands on the master, the cluster change
+    // that follows re-replicates the partition. Counted so an operator sees it.
+    ctx.stats.replicaWriteFailures++;
+    ctx.log.warn({ peer: t, err: (err as Error).message }, "replica write failed");
+  })));
+}
+
+/** Forwards a request to the node that serves it and relays the answer. */
+function proxy(body: Buffer, to: string, hops: number, ctx: TransactionContext): Buffer | Promise<Buffer> {
+  if (!ctx.peers || hops >= PROXY_HOPS_MAX || to === ctx.cluster?.selfId) {
+    ctx.stats.recordError(ResultCode.UNAVAILABLE);
+    return headerReply(ResultCode.UNAVAILABLE);
+  }
+  ctx.stats.proxies++;
+  return ctx.peers.request(to, FabricRequest.PROXY, { b: body, h: hops + 1 }).then(
+    (reply) => asBuffer(reply),
+    (err) => {
+      ctx.stats.proxyFailures++;
+      return headerReply(err instanceof KvError && err.code > 0 && err.code < 256 ? err.code : ResultCode.TIMEOUT);
+    },
+  );
+}
+
+/** msgpackr may hand binary back as a Uint8Array. */
+export function asBuffer(v: unknown): Buffer {
+  if (Buffer.isBuffer(v)) return v;
+  if (v instanceof Uint8Array) return Buffer.from(v.buffer, v.byteOffset, v.byteLength);
+  throw new KvError(ResultCode.SERVER_ERROR, "expected binary data from a peer");
 }
 
 function errorReply(err: unknown, ctx: TransactionContext): Buffer {

@@ -1,0 +1,144 @@
+/**
+ * The membership shell: feeds the pure membership core (server/core/membership.ts) with ticks
+ * and received messages, and carries its effects out over the heartbeat channel.
+ *
+ *   timer ──tick──▶ step ──effects──▶ broadcast-heartbeat → HeartbeatChannel.broadcast
+ *   UDP   ──msg───▶ step              send {to}          → HeartbeatChannel.send(endpoint of to)
+ *                                     install            → onInstall listeners
+ *                                     log                → logger
+ *
+ * It also keeps the endpoint book (node id → host and ports), learned from every datagram, which
+ * the fabric and the `peers-clear-std` answer use. The core is the only place that decides
+ * membership; this class holds no membership logic of its own.
+ */
+import crypto from "node:crypto";
+import { createMembership, MembershipEffect, MembershipState, MembershipView, step, view } from "../core/membership.js";
+import { seededRng, Rng } from "../core/rng.js";
+import { Endpoint, HeartbeatChannel } from "./heartbeat.js";
+
+export interface InstalledClusterInfo {
+  readonly clusterKey: string;
+  readonly succession: readonly string[];
+  readonly generation: number;
+}
+
+export interface ClusterDriverOptions {
+  readonly nodeId: string;
+  readonly clusterName: string;
+  readonly heartbeatIntervalMs: number;
+  readonly heartbeatMissedMax: number;
+  readonly self: Endpoint;
+  /** Re-resolve seed names every this many ticks. @default 10 */
+  readonly resolveEveryTicks?: number;
+}
+
+export interface DriverLogger {
+  debug(obj: object, msg: string): void;
+  info(obj: object, msg: string): void;
+  warn(obj: object, msg: string): void;
+}
+
+export class ClusterDriver {
+  private state: MembershipState;
+  private readonly rng: Rng;
+  private timer: NodeJS.Timeout | undefined;
+  private tickCount = 0;
+  private readonly endpoints = new Map<string, Endpoint>();
+  private readonly installListeners: Array<(c: InstalledClusterInfo) => void> = [];
+  private installed: InstalledClusterInfo | undefined;
+  private readonly resolveEveryTicks: number;
+
+  constructor(
+    private readonly options: ClusterDriverOptions,
+    private readonly channel: HeartbeatChannel,
+    private readonly log: DriverLogger,
+  ) {
+    this.state = createMembership({
+      nodeId: options.nodeId,
+      clusterName: options.clusterName,
+      incarnation: Date.now(),
+      missedMax: options.heartbeatMissedMax,
+    });
+    this.rng = seededRng(crypto.randomBytes(6).readUIntBE(0, 6));
+    this.resolveEveryTicks = options.resolveEveryTicks ?? 10;
+  }
+
+  /** Starts ticking. */
+  start(): void {
+    void this.channel.resolveSeeds();
+    this.timer = setInterval(() => this.tick(), this.options.heartbeatIntervalMs);
+    this.timer.unref();
+    this.tick();
+  }
+
+  /** Called with every installed cluster (and at once with the current one, if any). */
+  onInstall(listener: (c: InstalledClusterInfo) => void): void {
+    this.installListeners.push(listener);
+    if (this.installed) listener(this.installed);
+  }
+
+  get current(): InstalledClusterInfo | undefined {
+    return this.installed;
+  }
+
+  view(): MembershipView {
+    return view(this.state);
+  }
+
+  /** Endpoint of a node heard recently (or self). */
+  endpointOf(nodeId: string): Endpoint | undefined {
+    return nodeId === this.options.nodeId ? this.options.self : this.endpoints.get(nodeId);
+  }
+
+  /** A received datagram (from the heartbeat channel). */
+  receive(message: unknown, endpoint: Endpoint | undefined): void {
+    const from = (message as { from?: unknown })?.from;
+    if (endpoint && typeof from === "string" && from !== this.options.nodeId) this.endpoints.set(from, endpoint);
+    const kind = (message as { kind?: unknown })?.kind === "heartbeat" ? "heartbeat" : "message";
+    this.apply(step(this.state, { kind, message }, this.rng));
+  }
+
+  close(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+  }
+
+  private tick(): void {
+    this.tickCount++;
+    if (this.tickCount % this.resolveEveryTicks === 0) void this.channel.resolveSeeds();
+    this.channel.expireDiscovered(this.tickCount - 10 * this.resolveEveryTicks);
+    this.apply(step(this.state, { kind: "tick" }, this.rng));
+  }
+
+  /** The channel reports discovered addresses with the current tick. */
+  discovered(host: string, port: number): void {
+    this.channel.addDiscovered(host, port, this.tickCount);
+  }
+
+  private apply(result: { state: MembershipState; effects: readonly MembershipEffect[] }): void {
+    this.state = result.state;
+    for (const fx of result.effects) {
+      switch (fx.kind) {
+        case "broadcast-heartbeat": {
+          const peers = view(this.state).peers.map((id) => this.endpoints.get(id)).filter((e): e is Endpoint => !!e);
+          this.channel.broadcast(fx.message, this.options.self, peers);
+          break;
+        }
+        case "send": {
+          const ep = this.endpoints.get(fx.to);
+          if (ep) this.channel.send(fx.message, this.options.self, ep);
+          break;
+        }
+        case "install": {
+          this.installed = { clusterKey: fx.clusterKey, succession: fx.succession, generation: fx.generation };
+          this.log.info({ clusterKey: fx.clusterKey, size: fx.succession.length, succession: fx.succession, generation: fx.generation }, "cluster installed");
+          for (const l of this.installListeners) l(this.installed);
+          break;
+        }
+        case "log":
+          this.log[fx.level === "warn" ? "warn" : fx.level === "info" ? "info" : "debug"]({ event: fx.event, ...fx.fields }, `membership ${fx.event}`);
+          break;
+      }
+    }
+  }
+}

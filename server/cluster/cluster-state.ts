@@ -1,0 +1,156 @@
+/**
+ * The node's view of its cluster for the data path and for clients: the installed membership,
+ * the partition map per replication factor, and the generations clients watch.
+ *
+ * - `route(ns, pid)` tells the transaction layer who masters a partition and who must receive
+ *   its writes; everything else in the service follows from that.
+ * - As a `ClusterView` it answers the info commands clients tend with: `peers-clear-std`
+ *   (every member but self, with its access address), `replicas` (this node's claims, per
+ *   replica index, as base64 bitmaps), `partition-generation` (bumped on every change of what
+ *   `replicas` answers), `peers-generation` (bumped when the member list or an address changes).
+ *
+ * Before the first cluster is installed the node answers partition-generation -1, which clients
+ * take as "not ready" (protocol reference §8.3).
+ */
+import { PARTITION_COUNT } from "../../client/protocol/constants.js";
+import { computePartitionMap, PartitionMap } from "../core/partition-map.js";
+import type { ClusterView } from "../service/info.js";
+import type { Namespace } from "../service/namespace.js";
+import type { InstalledClusterInfo } from "./cluster-driver.js";
+import { Endpoint, hostPort } from "./heartbeat.js";
+
+/** Who serves a partition right now. */
+export interface Route {
+  /** The node that applies writes and answers reads by default. */
+  readonly master: string;
+  /** Every node that must apply a write, master first. */
+  readonly targets: readonly string[];
+}
+
+export interface ClusterRouting {
+  readonly selfId: string;
+  route(ns: Namespace, pid: number): Route;
+  /** May this node answer a read of `pid` (it holds a complete copy)? */
+  canRead(ns: Namespace, pid: number): boolean;
+}
+
+const BITMAP_BYTES = PARTITION_COUNT / 8;
+
+export class ClusterState implements ClusterView, ClusterRouting {
+  private installed: InstalledClusterInfo | undefined;
+  private maps = new Map<number, PartitionMap>();
+  private partitionGen = -1;
+  private peersGen = 0;
+  private peersSignature = "";
+  private readonly replicasCache = new Map<string, string>();
+
+  constructor(
+    readonly selfId: string,
+    private readonly name: string,
+    private readonly namespaces: ReadonlyMap<string, Namespace>,
+    private readonly endpointOf: (id: string) => Endpoint | undefined,
+  ) {}
+
+  /** Adopts a newly installed cluster: recomputes the maps and bumps the generations. */
+  install(c: InstalledClusterInfo): void {
+    this.installed = c;
+    const rfs = new Set([...this.namespaces.values()].map((n) => n.replicationFactor));
+    this.maps = new Map([...rfs].map((rf) => [rf, computePartitionMap(c.succession, rf)]));
+    this.partitionGen = Math.max(this.partitionGen + 1, 1);
+    this.replicasCache.clear();
+    this.refreshPeers();
+  }
+
+  /** Call when an endpoint may have changed (heartbeats). */
+  refreshPeers(): void {
+    const sig = this.peerList().join(",");
+    if (sig !== this.peersSignature) {
+      this.peersSignature = sig;
+      this.peersGen++;
+    }
+  }
+
+  get ready(): boolean {
+    return this.installed !== undefined;
+  }
+
+  get members(): readonly string[] {
+    return this.installed?.succession ?? [this.selfId];
+  }
+
+  mapFor(ns: Namespace): PartitionMap | undefined {
+    return this.maps.get(ns.replicationFactor);
+  }
+
+  route(ns: Namespace, pid: number): Route {
+    const map = this.maps.get(ns.replicationFactor);
+    if (!map) return { master: this.selfId, targets: [this.selfId] };
+    const succession = map.succession(pid);
+    return { master: succession[0]!, targets: succession };
+  }
+
+  canRead(ns: Namespace, pid: number): boolean {
+    const map = this.maps.get(ns.replicationFactor);
+    return !map || map.replicaIndexOf(this.selfId, pid) >= 0;
+  }
+
+  // ── ClusterView ───────────────────────────────────────────────────────────────────────────
+
+  nodeName(): string {
+    return this.selfId;
+  }
+  clusterName(): string {
+    return this.name;
+  }
+  partitionGeneration(): number {
+    return this.partitionGen;
+  }
+  peersGeneration(): number {
+    return this.peersGen;
+  }
+  clusterSize(): number {
+    return this.members.length;
+  }
+  clusterKey(): string {
+    return this.installed?.clusterKey ?? "0";
+  }
+
+  peersClearStd(): string {
+    return `${this.peersGen},,[${this.peerList().join(",")}]`;
+  }
+
+  serviceClearStd(): string {
+    const self = this.endpointOf(this.selfId);
+    return self ? hostPort(self.host, self.service) : "";
+  }
+
+  replicas(ns: Namespace): string {
+    let value = this.replicasCache.get(ns.name);
+    if (value !== undefined) return value;
+    const map = this.maps.get(ns.replicationFactor);
+    if (!map) {
+      value = `${ns.name}:0,1,${Buffer.alloc(BITMAP_BYTES).toString("base64")}`;
+    } else {
+      const rf = map.replicationFactor;
+      const bitmaps = Array.from({ length: rf }, () => Buffer.alloc(BITMAP_BYTES));
+      for (let pid = 0; pid < PARTITION_COUNT; pid++) {
+        const i = map.replicaIndexOf(this.selfId, pid);
+        if (i >= 0) bitmaps[i]![pid >> 3]! |= 0x80 >> (pid & 7);
+      }
+      value = `${ns.name}:0,${rf},${bitmaps.map((b) => b.toString("base64")).join(",")}`;
+    }
+    this.replicasCache.set(ns.name, value);
+    return value;
+  }
+
+  /** `[ID,,[host:port]]` for every member but self whose endpoint is known. */
+  private peerList(): string[] {
+    const out: string[] = [];
+    for (const id of this.members) {
+      if (id === this.selfId) continue;
+      const ep = this.endpointOf(id);
+      if (ep) out.push(`[${id},,[${hostPort(ep.host, ep.service)}]]`);
+    }
+    return out;
+  }
+}

@@ -1,0 +1,55 @@
+/**
+ * The receiving side of node-to-node data traffic: replica writes from a partition's master and
+ * requests proxied by a node whose client had a stale map.
+ *
+ * A replica write carries the whole record as the master stored it (or null for a delete). It is
+ * applied only if it supersedes the local copy (generation, then last-update time), so a late or
+ * duplicated replica write can never roll a record back. Writes to one key are serialised with
+ * the same KeyLocks as client writes.
+ */
+import { DIGEST_BYTES } from "../../client/protocol/constants.js";
+import { KvError } from "../../client/protocol/errors.js";
+import { ResultCode } from "../../client/protocol/result-code.js";
+import { supersedes } from "../core/record-rules.js";
+import type { StoredRecord } from "../storage/record-store.js";
+import { asBuffer, handleMessage, lockKey, ReplicaWrite, TransactionContext } from "./transaction.js";
+
+/** Applies a replica write; resolves when durable. */
+export async function applyReplicaWrite(payload: unknown, ctx: TransactionContext): Promise<boolean> {
+  const p = payload as Partial<ReplicaWrite> | undefined;
+  const ns = typeof p?.ns === "string" ? ctx.namespaces.get(p.ns) : undefined;
+  if (!ns) throw new KvError(ResultCode.NAMESPACE_NOT_FOUND, `replica write for unknown namespace ${String(p?.ns)}`);
+  const digest = asBuffer(p!.d);
+  if (digest.length !== DIGEST_BYTES) throw new KvError(ResultCode.PARAMETER, "replica write with a bad digest");
+  const record = p!.r === null || p!.r === undefined ? null : normaliseRecord(p!.r);
+  ctx.stats.replicaWrites++;
+  return ctx.locks.run(lockKey(ns.name, digest), async () => {
+    if (record === null) return ns.store.remove(digest);
+    if (!supersedes(record, ns.store.get(digest, 0))) return false;
+    await ns.store.put(digest, record);
+    return true;
+  });
+}
+
+/** Runs a proxied client request here and returns the reply frame. */
+export function handleProxy(payload: unknown, ctx: TransactionContext): Buffer | Promise<Buffer> {
+  const p = payload as { b?: unknown; h?: unknown } | undefined;
+  const hops = typeof p?.h === "number" ? p.h : 1;
+  return handleMessage(asBuffer(p?.b), ctx, hops);
+}
+
+/** Restores Buffers (msgpackr may hand back Uint8Arrays) and checks the shape. */
+export function normaliseRecord(r: unknown): StoredRecord {
+  const rec = r as StoredRecord;
+  if (!rec || typeof rec !== "object" || !Array.isArray(rec.bins) || typeof rec.generation !== "number") {
+    throw new KvError(ResultCode.PARAMETER, "malformed record from a peer");
+  }
+  return {
+    generation: rec.generation,
+    lastUpdateMs: rec.lastUpdateMs,
+    voidTime: rec.voidTime,
+    setName: rec.setName ?? "",
+    ...(rec.userKey ? { userKey: { type: rec.userKey.type, data: asBuffer(rec.userKey.data) } } : {}),
+    bins: rec.bins.map((b) => ({ name: b.name, type: b.type, data: asBuffer(b.data) })),
+  };
+}
