@@ -104,7 +104,7 @@ export class ShoalNode {
 
     this.heartbeat = new HeartbeatChannel(
       { bindHost: cfg.address, port: cfg.heartbeatPort, seeds: cfg.seeds },
-      (message, endpoint) => this.driver?.receive(message, endpoint),
+      (message, endpoint, known) => this.driver?.receive(message, endpoint, known),
       this.log.child({ module: "heartbeat" }),
     );
     const heartbeatPort = await this.heartbeat.listen();

@@ -16,6 +16,9 @@ import { createMembership, MembershipEffect, MembershipState, MembershipView, st
 import { seededRng, Rng } from "../core/rng.js";
 import { Endpoint, HeartbeatChannel } from "./heartbeat.js";
 
+/** Gossiped endpoints remembered at most. */
+const GOSSIPED_MAX = 256;
+
 export interface InstalledClusterInfo {
   readonly clusterKey: string;
   readonly succession: readonly string[];
@@ -44,6 +47,9 @@ export class ClusterDriver {
   private timer: NodeJS.Timeout | undefined;
   private tickCount = 0;
   private readonly endpoints = new Map<string, Endpoint>();
+  private readonly lastHeardTick = new Map<string, number>();
+  /** Endpoints other nodes told us about, with the tick they last did. */
+  private readonly gossiped = new Map<string, { ep: Endpoint; tick: number }>();
   private readonly installListeners: Array<(c: InstalledClusterInfo) => void> = [];
   private installed: InstalledClusterInfo | undefined;
   private readonly resolveEveryTicks: number;
@@ -91,9 +97,19 @@ export class ClusterDriver {
   }
 
   /** A received datagram (from the heartbeat channel). */
-  receive(message: unknown, endpoint: Endpoint | undefined): void {
+  receive(message: unknown, endpoint: Endpoint | undefined, known: ReadonlyArray<[string, Endpoint]> = []): void {
     const from = (message as { from?: unknown })?.from;
-    if (endpoint && typeof from === "string" && from !== this.options.nodeId) this.endpoints.set(from, endpoint);
+    if (endpoint && typeof from === "string" && from !== this.options.nodeId) {
+      this.endpoints.set(from, endpoint);
+      this.lastHeardTick.set(from, this.tickCount);
+    }
+    // Gossip: learn where the sender's peers are, to start heartbeating them ourselves. A node
+    // we hear directly keeps the endpoint it reported itself.
+    for (const [id, ep] of known) {
+      if (id === this.options.nodeId || this.lastHeardTick.has(id) && this.tickCount - this.lastHeardTick.get(id)! < this.options.heartbeatMissedMax) continue;
+      if (this.gossiped.size >= GOSSIPED_MAX && !this.gossiped.has(id)) continue;
+      this.gossiped.set(id, { ep, tick: this.tickCount });
+    }
     const kind = (message as { kind?: unknown })?.kind === "heartbeat" ? "heartbeat" : "message";
     this.apply(step(this.state, { kind, message }, this.rng));
   }
@@ -120,8 +136,22 @@ export class ClusterDriver {
     for (const fx of result.effects) {
       switch (fx.kind) {
         case "broadcast-heartbeat": {
-          const peers = view(this.state).peers.map((id) => this.endpoints.get(id)).filter((e): e is Endpoint => !!e);
-          this.channel.broadcast(fx.message, this.options.self, peers);
+          const heard = view(this.state).peers;
+          const known: Array<[string, Endpoint]> = [];
+          const targets: Endpoint[] = [];
+          for (const id of heard) {
+            const ep = this.endpoints.get(id);
+            if (ep) {
+              known.push([id, ep]);
+              targets.push(ep);
+            }
+          }
+          const fresh = this.tickCount - 4 * this.options.heartbeatMissedMax;
+          for (const [id, g] of this.gossiped) {
+            if (g.tick < fresh) this.gossiped.delete(id);
+            else if (!heard.includes(id)) targets.push(g.ep);
+          }
+          this.channel.broadcast(fx.message, this.options.self, targets, known);
           break;
         }
         case "send": {

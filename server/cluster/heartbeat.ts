@@ -1,9 +1,10 @@
 /**
  * Heartbeat channel: UDP datagrams on the heartbeat port carrying membership messages.
  *
- * Envelope (msgpackr): { m: <membership message>, ep: { host, hb, fabric, service } } — every
- * datagram tells the receiver where the sender can be reached, so nodes learn each other's
- * endpoints from heartbeats alone; seeds and mDNS only supply addresses to start talking to.
+ * Envelope (msgpackr): { m: <membership message>, ep: { host, hb, fabric, service },
+ * k: [[nodeId, endpoint], ...] } — every datagram tells the receiver where the sender can be
+ * reached (ep) and where the peers the sender hears can be reached (k, gossip), so one seed is
+ * enough for every node to find every other; seeds and mDNS only supply addresses to start.
  *
  * Why UDP: a heartbeat is small, periodic and loss-tolerant by design (a peer is lost after
  * `missedMax` silent intervals); UDP needs no connection state, so a dead or partitioned peer
@@ -39,8 +40,11 @@ export interface HeartbeatLogger {
   warn(obj: object, msg: string): void;
 }
 
-/** A received membership message with the sender's endpoint. */
-export type HeartbeatReceiver = (message: unknown, endpoint: Endpoint | undefined) => void;
+/** A received membership message with the sender's endpoint and the endpoints it gossips. */
+export type HeartbeatReceiver = (message: unknown, endpoint: Endpoint | undefined, known: ReadonlyArray<[string, Endpoint]>) => void;
+
+/** Gossiped endpoints per datagram, at most. */
+const GOSSIP_MAX = 64;
 
 const packr = new Packr({ useRecords: false, moreTypes: false });
 
@@ -111,8 +115,8 @@ export class HeartbeatChannel {
   }
 
   /** Sends one envelope to every address in `peers` plus every seed and discovered address. */
-  broadcast(message: unknown, self: Endpoint, peers: Iterable<Endpoint>): void {
-    const buf = this.encode(message, self);
+  broadcast(message: unknown, self: Endpoint, peers: Iterable<Endpoint>, known: ReadonlyArray<[string, Endpoint]> = []): void {
+    const buf = this.encode(message, self, known.slice(0, GOSSIP_MAX));
     const targets = new Set<string>([...this.seedAddresses, ...this.discovered.keys()]);
     for (const p of peers) targets.add(hostPort(p.host, p.hb));
     targets.delete(hostPort(self.host, self.hb));
@@ -130,8 +134,8 @@ export class HeartbeatChannel {
     return new Promise((resolve) => this.socket.close(() => resolve()));
   }
 
-  private encode(message: unknown, self: Endpoint): Buffer {
-    return packr.pack({ m: message, ep: self });
+  private encode(message: unknown, self: Endpoint, known?: ReadonlyArray<[string, Endpoint]>): Buffer {
+    return packr.pack(known?.length ? { m: message, ep: self, k: known } : { m: message, ep: self });
   }
 
   private sendTo(buf: Buffer, target: string): void {
@@ -144,14 +148,22 @@ export class HeartbeatChannel {
 
   private onMessage(msg: Buffer, rinfo: dgram.RemoteInfo): void {
     if (msg.length > this.datagramBytesMax) return;
-    let env: { m?: unknown; ep?: Partial<Endpoint> };
+    let env: { m?: unknown; ep?: Partial<Endpoint>; k?: unknown };
     try {
       env = packr.unpack(msg) as typeof env;
     } catch {
       return;
     }
     if (!env || typeof env !== "object" || env.m === undefined) return;
-    this.receive(env.m, parseEndpoint(env.ep, rinfo.address));
+    const known: Array<[string, Endpoint]> = [];
+    if (Array.isArray(env.k)) {
+      for (const item of env.k.slice(0, GOSSIP_MAX)) {
+        if (!Array.isArray(item) || typeof item[0] !== "string") continue;
+        const ep = parseEndpoint(item[1] as Partial<Endpoint>, "");
+        if (ep && ep.host !== "") known.push([item[0], ep]);
+      }
+    }
+    this.receive(env.m, parseEndpoint(env.ep, rinfo.address), known);
   }
 }
 

@@ -21,6 +21,8 @@ export interface ReadyLine {
   event: "ready";
   nodeId: string;
   servicePort: number;
+  fabricPort: number;
+  heartbeatPort: number;
   httpPort: number;
   dataDir: string;
   pid: number;
@@ -129,6 +131,56 @@ export async function startNode(opts: StartOptions = {}): Promise<NodeProcess> {
   const node = new NodeProcess(child, ready);
   child.stderr!.on("data", (d: Buffer) => (node.stderr += d.toString()));
   return node;
+}
+
+/** Info commands against a node's service port; resolves with command → value. */
+export async function info(port: number, commands: string[]): Promise<Map<string, string>> {
+  const { encodeInfoRequest, decodeInfoResponse, FrameDecoder } = await import("../../client/protocol/index.js");
+  const s = await rawConnect(port);
+  try {
+    return await new Promise((resolve, reject) => {
+      const decoder = new FrameDecoder();
+      const timer = setTimeout(() => reject(new Error(`info ${commands.join(",")} on ${port} timed out`)), 5000);
+      s.on("data", (chunk) => {
+        const frames = decoder.push(chunk);
+        if (frames.length) {
+          clearTimeout(timer);
+          resolve(decodeInfoResponse(frames[0]!.body));
+        }
+      });
+      s.once("error", reject);
+      s.write(encodeInfoRequest(commands));
+    });
+  } finally {
+    s.destroy();
+  }
+}
+
+/** `statistics` as numbers. */
+export async function statistics(port: number): Promise<Record<string, number>> {
+  const value = (await info(port, ["statistics"])).get("statistics") ?? "";
+  return Object.fromEntries(value.split(";").map((kv) => kv.split("=")).map(([k, v]) => [k!, Number(v)]));
+}
+
+/**
+ * Starts `n` nodes; the first has no seeds, the others get the first's heartbeat port as their
+ * only seed. Resolves when every node reports a cluster of `n`.
+ */
+export async function startCluster(n: number, opts: StartOptions = {}): Promise<NodeProcess[]> {
+  const first = await startNode(opts);
+  const rest = await Promise.all(Array.from({ length: n - 1 }, () =>
+    startNode({ ...opts, args: [...(opts.args ?? []), "--seeds", `127.0.0.1:${first.ready.heartbeatPort}`] })));
+  const nodes = [first, ...rest];
+  await waitForClusterSize(nodes, n);
+  return nodes;
+}
+
+/** Waits until every node in `nodes` reports cluster-size `n` and the same cluster key. */
+export async function waitForClusterSize(nodes: NodeProcess[], n: number, timeoutMs = 20_000): Promise<void> {
+  await waitFor(async () => {
+    const answers = await Promise.all(nodes.map((x) => info(x.servicePort, ["cluster-size", "cluster-key"]).catch(() => undefined)));
+    return answers.every((a) => a?.get("cluster-size") === String(n)) && new Set(answers.map((a) => a!.get("cluster-key"))).size === 1;
+  }, timeoutMs, `a cluster of ${n}`);
 }
 
 /** Runs the CLI to completion (for config error tests). */
