@@ -11,6 +11,7 @@ import { ClusterDriver } from "./cluster/cluster-driver.js";
 import { ClusterState } from "./cluster/cluster-state.js";
 import { Fabric } from "./cluster/fabric.js";
 import { Endpoint, HeartbeatChannel } from "./cluster/heartbeat.js";
+import { MdnsDiscovery } from "./cluster/mdns-discovery.js";
 import { loadNodeId } from "./cluster/node-identity.js";
 import type { ServerConfig } from "./config.js";
 import type { Logger } from "./logger.js";
@@ -52,6 +53,7 @@ export class ShoalNode {
   private heartbeat: HeartbeatChannel | undefined;
   private driver: ClusterDriver | undefined;
   private peerTimer: NodeJS.Timeout | undefined;
+  private mdns: MdnsDiscovery | undefined;
   private ports: BoundPorts | undefined;
   private closing: Promise<void> | undefined;
 
@@ -122,6 +124,15 @@ export class ShoalNode {
       resolve();
     }));
     this.driver.start();
+    if (cfg.multicast) {
+      // Multicast DNS only proposes addresses; heartbeats decide membership.
+      this.mdns = new MdnsDiscovery(
+        { clusterName: cfg.clusterName, nodeId: this.nodeId, host: accessHost, heartbeatPort, log: this.log.child({ module: "mdns" }),
+          ...(cfg.address !== "0.0.0.0" && !cfg.address.includes(":") ? { interface: cfg.address } : {}) },
+        (peer) => this.driver?.discovered(peer.host, peer.port),
+      );
+      await this.mdns.start();
+    }
     // Addresses can change without a membership change (a restarted peer on new ports).
     this.peerTimer = setInterval(() => cluster.refreshPeers(), 1000);
     this.peerTimer.unref();
@@ -155,6 +166,7 @@ export class ShoalNode {
       this.log.info({}, "shutting down");
       await this.service?.close();
       this.driver?.close();
+      await this.mdns?.close();
       if (this.peerTimer) clearInterval(this.peerTimer);
       await this.heartbeat?.close();
       await this.fabric?.close();

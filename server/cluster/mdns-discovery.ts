@@ -10,16 +10,25 @@
  *   <nodeId>.shoal.local       A    <advertised IPv4>
  *
  * It sends these unsolicited every `intervalMs`, queries for the PTR every `intervalMs`, and
- * answers queries for the service (at most once per `answerGapMs`). Responses whose TXT names
- * another cluster, and its own records (looped back by the kernel), are dropped.
+ * answers queries for the service. Responses whose TXT names another cluster, and its own
+ * records (looped back by the kernel), are dropped.
+ *
+ * Query traffic stays small with known-answer suppression (RFC 6762 §7.1): a query lists the PTR
+ * records of the instances its sender heard in the last two periods, its own included, and a node
+ * does not answer a query that already knows it. So in a settled cluster nobody answers (each
+ * period is N announcements + N queries), our own looped-back query is not answered, and a
+ * newcomer, which knows nobody, is answered at once by everyone. Answers are further spaced by
+ * `answerGapMs`: a query inside the gap gets one coalesced answer at its end, never none.
  *
  * This only proposes candidates: membership is decided by heartbeats, so a peer is reported
  * again on every period in which it is heard (at most once per period per nodeId and address),
  * and there is no "peer gone" event. The caller tolerates repeats.
  *
  * Shape (STYLE §1): the packet building and parsing are pure exported functions
- * (`buildAnnouncement`, `buildQuery`, `isServiceQuery`, `parseResponse`); `MdnsDiscovery` is
- * the shell that owns the UDP socket and the one timer.
+ * (`buildAnnouncement`, `buildQuery`, `isServiceQuery`, `knowsInstance`, `parseResponse`);
+ * `MdnsDiscovery` is the shell that owns the UDP socket and its timers (the period, one
+ * pending answer). (The records could be a module of their own; they stay here while they
+ * have no other user.)
  *
  * Bounds: packets over `MDNS_PACKET_BYTES_MAX` or with more than `MDNS_RECORDS_MAX` records are
  * ignored whole; at most `peersMax` peers are reported per period; answers to queries are
@@ -69,6 +78,9 @@ export const MDNS_INTERVAL_MS_MAX = 60_000;
 const INTERFACES_MAX = 64;
 /** How long `close()` waits for the goodbye packet to leave before closing the socket. */
 const GOODBYE_WAIT_MS = 100;
+
+/** Known answers listed in one query (RFC 6762 §7.2 would split more over several packets). */
+export const MDNS_KNOWN_ANSWERS_MAX = 32;
 
 /** RFC 1035: a label is 1..63 octets; the node id becomes the instance and host label. */
 const LABEL_RE = /^[A-Za-z0-9_-]{1,63}$/;
@@ -163,8 +175,32 @@ export function buildAnnouncement(ad: MdnsAdvertisement): { answers: Answer[] } 
   };
 }
 
-export function buildQuery(): { questions: Question[] } {
-  return { questions: [{ name: MDNS_SERVICE, type: "PTR" }] };
+/**
+ * The PTR query, listing as known answers the instances of `knownNodeIds` (the sender itself
+ * and the peers it heard lately; at most `MDNS_KNOWN_ANSWERS_MAX`, the first ones win).
+ */
+export function buildQuery(knownNodeIds: readonly string[] = []): { questions: Question[]; answers: Answer[] } {
+  const answers: Answer[] = knownNodeIds
+    .filter((id) => LABEL_RE.test(id))
+    .slice(0, MDNS_KNOWN_ANSWERS_MAX)
+    .map((id) => ({ name: MDNS_SERVICE, type: "PTR", ttl: MDNS_TTL_SECONDS, data: instanceName(id) }));
+  return { questions: [{ name: MDNS_SERVICE, type: "PTR" }], answers };
+}
+
+/**
+ * Does a received query list our PTR as a known answer, with at least half its TTL left
+ * (RFC 6762 §7.1)? Then we must not answer it. Never throws.
+ */
+export function knowsInstance(packet: unknown, nodeId: string): boolean {
+  const answers = isObject(packet) ? packet["answers"] : undefined;
+  if (!Array.isArray(answers) || answers.length > MDNS_RECORDS_MAX) return false;
+  const instance = instanceName(nodeId);
+  return answers.some(
+    (r: unknown) =>
+      isObject(r) && r["type"] === "PTR" && typeof r["name"] === "string" && sameName(r["name"], MDNS_SERVICE) &&
+      typeof r["data"] === "string" && sameName(r["data"], instance) &&
+      typeof r["ttl"] === "number" && r["ttl"] >= MDNS_TTL_SECONDS / 2,
+  );
 }
 
 /** Does a received query ask for our service, instance or host name? Never throws. */
@@ -275,8 +311,10 @@ function assertAdvertisement(ad: MdnsAdvertisement): void {
 }
 
 /**
- * The shell: one socket, one timer. `start()` resolves once the socket is bound (rejects on a
- * bind error such as EADDRINUSE); `close()` sends a goodbye and closes. Both are idempotent.
+ * The shell: one socket, two timers. `start()` resolves once the socket is bound (rejects on a
+ * bind error such as EADDRINUSE; resolves at once if `close()` comes first); `close()` sends a
+ * goodbye if running and closes the socket. Both are idempotent; `start()` after `close()`
+ * does nothing.
  */
 export class MdnsDiscovery {
   private readonly advertisement: MdnsAdvertisement;
@@ -288,11 +326,19 @@ export class MdnsDiscovery {
   private mdns: makeMdns.MulticastDNS | undefined;
   private socket: dgram.Socket | undefined;
   private timer: NodeJS.Timeout | undefined;
+  private answerTimer: NodeJS.Timeout | undefined;
   private readonly joined = new Set<string>();
   /** nodeId → "host:port" reported in the current period (the per-period de-duplication). */
   private readonly reported = new Map<string, string>();
+  /** Peers reported in the previous period. */
+  private reportedBefore: string[] = [];
+  /** Peers heard in the last two periods: our known answers (two, so timer jitter that moves
+   *  one announcement across a period boundary does not make everyone answer). */
+  private known: string[] = [];
   private lastAnswerAt = -Infinity;
   private startPromise: Promise<void> | undefined;
+  /** Resolves a pending `start()` when `close()` comes before the socket is bound. */
+  private abandonStart: (() => void) | undefined;
   private closePromise: Promise<void> | undefined;
   private currentState: MdnsDiscoveryState = "new";
   private readonly counters: MdnsStats = {
@@ -313,9 +359,9 @@ export class MdnsDiscovery {
       Number.isInteger(this.intervalMs) && this.intervalMs >= MDNS_INTERVAL_MS_MIN && this.intervalMs <= MDNS_INTERVAL_MS_MAX,
       `intervalMs ${this.intervalMs} must be in [${MDNS_INTERVAL_MS_MIN}, ${MDNS_INTERVAL_MS_MAX}]`,
     );
-    // Answers to queries: enough for a newcomer to be answered at once, few enough that a
-    // burst of queries (N nodes each querying every period) cannot make us flood.
-    this.answerGapMs = Math.max(20, Math.floor(this.intervalMs / 10));
+    // Spacing of answers: a burst of queries (nodes starting together, or a cluster larger
+    // than the known-answer list) costs at most one answer per gap, i.e. 20 per period.
+    this.answerGapMs = Math.max(5, Math.floor(this.intervalMs / 20));
     this.peersMax = options.peersMax ?? DEFAULT_MDNS_PEERS_MAX;
     assert(Number.isInteger(this.peersMax) && this.peersMax >= 1, `peersMax ${this.peersMax} must be >= 1`);
     this.mdnsPort = options.mdnsPort ?? MDNS_PORT;
@@ -342,14 +388,17 @@ export class MdnsDiscovery {
       this.socket = socket;
       this.mdns = mdns;
       let settled = false;
+      this.abandonStart = () => {
+        settled = true;
+        resolve();
+      };
       mdns.on("error", (err: Error) => {
-        // Only bind errors (EADDRINUSE, EACCES) come here.
+        // Only bind errors (EADDRINUSE, EACCES) come here, often twice (socket and bind).
+        if (settled) return this.log.debug({ err: err.message }, "mdns socket error");
         this.log.warn({ err, port: this.mdnsPort }, "mdns socket error");
-        if (!settled) {
-          settled = true;
-          void this.close();
-          reject(err);
-        }
+        settled = true;
+        reject(err);
+        void this.close();
       });
       mdns.on("warning", (err: Error) => {
         // Undecodable packets and socket-level send errors: count, never throw.
@@ -361,7 +410,7 @@ export class MdnsDiscovery {
       mdns.on("ready", () => {
         if (settled) return;
         settled = true;
-        if (this.currentState === "closed") return resolve();
+        this.abandonStart = undefined;
         this.onReady();
         resolve();
       });
@@ -374,8 +423,12 @@ export class MdnsDiscovery {
     if (this.closePromise !== undefined) return this.closePromise;
     const wasRunning = this.currentState === "running";
     this.setState("closed");
+    this.abandonStart?.();
+    this.abandonStart = undefined;
     if (this.timer !== undefined) clearInterval(this.timer);
+    if (this.answerTimer !== undefined) clearTimeout(this.answerTimer);
     this.timer = undefined;
+    this.answerTimer = undefined;
     const mdns = this.mdns;
     this.closePromise = new Promise<void>((resolve) => {
       if (mdns === undefined) return resolve();
@@ -420,6 +473,9 @@ export class MdnsDiscovery {
 
   private tick(): void {
     if (this.currentState !== "running") return;
+    const last = [...this.reported.keys()];
+    this.known = [...new Set([...last, ...this.reportedBefore])];
+    this.reportedBefore = last;
     this.reported.clear();
     this.joinGroup();
     this.send("announcement");
@@ -458,7 +514,7 @@ export class MdnsDiscovery {
     };
     try {
       if (kind === "query") {
-        mdns.query(buildQuery(), done);
+        mdns.query(buildQuery([this.options.nodeId, ...this.known]), done);
         this.counters.queriesSent++;
       } else {
         mdns.respond(buildAnnouncement(this.advertisement), done);
@@ -477,10 +533,15 @@ export class MdnsDiscovery {
         this.counters.packetsIgnored++;
         return;
       }
-      if (!isServiceQuery(packet, this.options.nodeId)) return;
-      // Our own query loops back right after our announcement: the gap suppresses that answer.
-      if (performance.now() - this.lastAnswerAt < this.answerGapMs) return;
-      this.send("answer");
+      if (!isServiceQuery(packet, this.options.nodeId) || knowsInstance(packet, this.options.nodeId)) return;
+      if (this.answerTimer !== undefined) return; // the pending answer serves this query too
+      const waitMs = this.lastAnswerAt + this.answerGapMs - performance.now();
+      if (waitMs <= 0) return this.send("answer");
+      this.answerTimer = setTimeout(() => {
+        this.answerTimer = undefined;
+        this.send("answer");
+      }, Math.ceil(waitMs));
+      this.answerTimer.unref();
     } catch (err) {
       this.counters.packetsIgnored++;
       this.log.debug({ err: (err as Error).message, from: rinfo.address }, "mdns query dropped");
