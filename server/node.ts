@@ -12,6 +12,7 @@ import { ClusterState } from "./cluster/cluster-state.js";
 import { Fabric } from "./cluster/fabric.js";
 import { Endpoint, HeartbeatChannel } from "./cluster/heartbeat.js";
 import { MdnsDiscovery } from "./cluster/mdns-discovery.js";
+import { Rebalancer } from "./cluster/rebalancer.js";
 import { loadNodeId } from "./cluster/node-identity.js";
 import type { ServerConfig } from "./config.js";
 import type { Logger } from "./logger.js";
@@ -54,6 +55,7 @@ export class ShoalNode {
   private driver: ClusterDriver | undefined;
   private peerTimer: NodeJS.Timeout | undefined;
   private mdns: MdnsDiscovery | undefined;
+  private rebalancer: Rebalancer | undefined;
   private ports: BoundPorts | undefined;
   private closing: Promise<void> | undefined;
 
@@ -95,6 +97,7 @@ export class ShoalNode {
     this.fabric.handle(FabricRequest.PROXY, (payload) => handleProxy(payload, tx));
     this.fabric.handle(FabricRequest.REPLICA_WRITE, (payload) => applyReplicaWrite(payload, tx));
     const fabricPort = await this.fabric.listen();
+    this.rebalancer = new Rebalancer(this.nodeId, this.namespaces, cluster, this.fabric, tx, this.log.child({ module: "rebalance" }));
 
     this.service = new ServiceListener(
       { host: cfg.address, port: cfg.servicePort, connectionsMax: cfg.connectionsMax, frameBytesMax: cfg.frameBytesMax, idleTimeoutMs: cfg.idleTimeoutMs },
@@ -119,6 +122,7 @@ export class ShoalNode {
     );
     const firstCluster = new Promise<void>((resolve) => this.driver!.onInstall((c) => {
       cluster.install(c);
+      this.rebalancer!.install(c);
       for (const id of this.fabricPeers) if (!c.succession.includes(id)) this.fabric!.forget(id);
       this.fabricPeers = new Set(c.succession);
       resolve();
@@ -166,6 +170,7 @@ export class ShoalNode {
       this.log.info({}, "shutting down");
       await this.service?.close();
       this.driver?.close();
+      this.rebalancer?.close();
       await this.mdns?.close();
       if (this.peerTimer) clearInterval(this.peerTimer);
       await this.heartbeat?.close();

@@ -14,6 +14,7 @@
  */
 import { PARTITION_COUNT } from "../../client/protocol/constants.js";
 import { computePartitionMap, PartitionMap } from "../core/partition-map.js";
+import type { Ownership } from "../core/partition-ownership.js";
 import type { ClusterView } from "../service/info.js";
 import type { Namespace } from "../service/namespace.js";
 import type { InstalledClusterInfo } from "./cluster-driver.js";
@@ -43,6 +44,10 @@ export class ClusterState implements ClusterView, ClusterRouting {
   private peersGen = 0;
   private peersSignature = "";
   private readonly replicasCache = new Map<string, string>();
+  /** Ownership per namespace for the current cluster, once every member announced holdings. */
+  private readonly ownership = new Map<string, Ownership>();
+  /** The last ownership of a namespace, kept across a cluster change until the new one is known. */
+  private readonly lastOwnership = new Map<string, Ownership>();
 
   constructor(
     readonly selfId: string,
@@ -59,6 +64,19 @@ export class ClusterState implements ClusterView, ClusterRouting {
     this.partitionGen = Math.max(this.partitionGen + 1, 1);
     this.replicasCache.clear();
     this.refreshPeers();
+  }
+
+  /**
+   * The ownership of a namespace (null right after a cluster change, until every member has
+   * announced what it holds). Every change bumps partition-generation so clients refetch.
+   */
+  setOwnership(nsName: string, own: Ownership | null): void {
+    if (own) {
+      this.ownership.set(nsName, own);
+      this.lastOwnership.set(nsName, own);
+    } else this.ownership.delete(nsName);
+    this.replicasCache.delete(nsName);
+    this.partitionGen++;
   }
 
   /** Call when an endpoint may have changed (heartbeats). */
@@ -83,15 +101,24 @@ export class ClusterState implements ClusterView, ClusterRouting {
   }
 
   route(ns: Namespace, pid: number): Route {
+    const own = this.ownership.get(ns.name);
+    if (own) return { master: own.actingMaster(pid), targets: own.writeTargets(pid) };
     const map = this.maps.get(ns.replicationFactor);
     if (!map) return { master: this.selfId, targets: [this.selfId] };
-    const succession = map.succession(pid);
-    return { master: succession[0]!, targets: succession };
+    // Between a cluster change and the holdings exchange (a round trip): the previous acting
+    // master keeps serving if it is still a member; writes reach the new succession too.
+    const last = this.lastOwnership.get(ns.name);
+    const members = new Set(this.members);
+    const prevMaster = last?.actingMaster(pid);
+    const master = prevMaster !== undefined && members.has(prevMaster) ? prevMaster : map.master(pid);
+    const targets = new Set([master, ...map.succession(pid), ...(last?.writeTargets(pid) ?? []).filter((t) => members.has(t))]);
+    return { master, targets: [...targets] };
   }
 
   canRead(ns: Namespace, pid: number): boolean {
-    const map = this.maps.get(ns.replicationFactor);
-    return !map || map.replicaIndexOf(this.selfId, pid) >= 0;
+    const own = this.ownership.get(ns.name);
+    if (own) return own.readable(pid, this.selfId);
+    return this.route(ns, pid).master === this.selfId;
   }
 
   // ── ClusterView ───────────────────────────────────────────────────────────────────────────
@@ -128,8 +155,12 @@ export class ClusterState implements ClusterView, ClusterRouting {
     let value = this.replicasCache.get(ns.name);
     if (value !== undefined) return value;
     const map = this.maps.get(ns.replicationFactor);
+    const own = this.ownership.get(ns.name);
     if (!map) {
       value = `${ns.name}:0,1,${Buffer.alloc(BITMAP_BYTES).toString("base64")}`;
+    } else if (own) {
+      const bitmaps = own.replicaBitmaps(this.selfId, map.replicationFactor);
+      value = `${ns.name}:0,${map.replicationFactor},${bitmaps.map((b) => b.toString("base64")).join(",")}`;
     } else {
       const rf = map.replicationFactor;
       const bitmaps = Array.from({ length: rf }, () => Buffer.alloc(BITMAP_BYTES));

@@ -97,7 +97,7 @@ export function moveKey(move: Move): string {
  */
 export function planMigrations(own: Ownership, map: PartitionMap, holdings: ReadonlyMap<NodeId, Holdings>, self: NodeId): Move[] {
   assert(own.map === map || own.map.equals(map), "plan with the map the ownership was computed from");
-  assert(map.indexOf(self) >= 0 && holdings.has(self), `planning node ${self} is a member that announced holdings`);
+  if (map.indexOf(self) < 0 || !holdings.has(self)) assert.fail(`planning node ${self} is a member that announced holdings`);
   const r = map.replicationFactor;
   const keyed: { move: Move; rank: number }[] = [];
   for (let pid = 0; pid < PARTITION_COUNT; pid++) {
@@ -108,7 +108,8 @@ export function planMigrations(own: Ownership, map: PartitionMap, holdings: Read
       if (own.needsMerge(pid, self)) keyed.push({ move: { pid, from: self, to: master, kind: MoveKind.MERGE }, rank });
       continue;
     }
-    for (const to of map.succession(pid)) {
+    for (let k = 0; k < r; k++) {
+      const to = map.nodes[map.table[pid * r + k]!]!;
       if (to === self || own.isFull(pid, to) || own.needsMerge(pid, to)) continue;
       keyed.push({ move: { pid, from: self, to, kind: MoveKind.FILL }, rank });
     }

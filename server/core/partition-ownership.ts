@@ -28,8 +28,12 @@
  *                   the map master: GENESIS, it is full by fiat (there is nothing to copy) and the
  *                   shell marks its bit (`genesis-claimed`).
  *   primary line    the line of the first carried (not current) full node in succession order
- *                   (else the highest-id one). Carried copies only shrink within a cluster and the
- *                   primary never merges away, so the primary line is fixed for a cluster's life.
+ *                   (else the highest-id one). Carried copies leave a cluster only by merging away
+ *                   (never the primary's) or by a drop, and drops wait until no merge is pending,
+ *                   so the primary line cannot change while some copy still needs it to.
+ *                   (Found by the model in test/unit/migration-plan.test.ts: an old holder that
+ *                   defined the line was dropped, the line passed to a copy still waiting to merge,
+ *                   which then looked in line and was dropped too, losing its writes.)
  *   needs merge     a member other than the acting master whose carried copy is unmerged, or full
  *                   of another line than the primary, or partial with no carried full copy of its
  *                   own line left to vouch for it.
@@ -38,15 +42,15 @@
  *                   replica indexes 0, 1, ... in the `replicas` info command.
  *   write targets   acting master, readable succession nodes, the other succession nodes (filling),
  *                   then full non-succession members (old holders and divergent copies).
- *   complete        every succession node readable. dropSafe: complete, the node holds data, is
- *                   not in the succession and needs no merge.
+ *   complete        every succession node readable. dropSafe: complete, no member of p needs a
+ *                   merge, the node holds data and is not in the succession.
  *
  * Invariants (asserted or property-tested in test/unit/partition-ownership.test.ts):
  *   - the acting master is full (or genesis: no member is full) and never needs a merge;
  *   - exactly one node claims index 0 per partition; only full, in-line nodes claim;
  *   - write targets are distinct and cover the acting master, the succession, every full member;
- *   - a node is never dropSafe while some succession node is not readable, or while its own copy
- *     still needs a merge: no copy is deleted before its data lives on the new owners.
+ *   - a node is never dropSafe while some succession node is not readable, or while any copy of
+ *     the partition still needs a merge: no copy is deleted before its data lives on the owners.
  *
  * Contract with the shell. Compute ownership only once every map member has announced holdings for
  * the current cluster (else a missing announcement looks like "nobody holds p" and genesis would
@@ -132,7 +136,8 @@ function checkBitmap(bitmap: Uint8Array | undefined, what: string): void {
 }
 
 function checkPid(pid: number): void {
-  assert(Number.isInteger(pid) && pid >= 0 && pid < PARTITION_COUNT, `partition id ${pid} outside 0..${PARTITION_COUNT - 1}`);
+  // Called on every query: build the message only on failure.
+  if (!(Number.isInteger(pid) && pid >= 0 && pid < PARTITION_COUNT)) assert.fail(`partition id ${pid} outside 0..${PARTITION_COUNT - 1}`);
 }
 
 // ── holdings ──────────────────────────────────────────────────────────────────────────────────
@@ -256,6 +261,8 @@ interface OwnershipArrays {
   readonly claimCount: Uint8Array;
   readonly successionReady: Uint16Array;
   readonly fullCopies: Uint16Array;
+  /** 1 when some member of the partition still needs a merge. */
+  readonly merging: Uint8Array;
   readonly targetStart: Uint32Array;
   readonly targets: Uint16Array;
 }
@@ -343,12 +350,21 @@ export class Ownership {
     return this.#a.successionReady[pid] === this.map.replicationFactor;
   }
 
-  /** `node` may delete its copy of `pid`: it holds one, is not in the succession, needs no merge, and `pid` is complete. */
+  /**
+   * `node` may delete its copy of `pid`: it holds one, is not in the succession, `pid` is complete,
+   * and no member still has to merge a copy of `pid` (see the header: drops wait for merges).
+   */
   dropSafe(pid: number, node: NodeId): boolean {
     const pos = this.#flagIndex(pid, node);
     if (pos < 0) return false;
     const f = this.#a.flags[pos]!;
-    return (f & F_DATA) !== 0 && (f & (F_SUCCESSION | F_NEEDS_MERGE)) === 0 && this.complete(pid);
+    return (f & F_DATA) !== 0 && (f & F_SUCCESSION) === 0 && this.#a.merging[pid] === 0 && this.complete(pid);
+  }
+
+  /** Some member still has to merge its copy of `pid` into the acting master. */
+  merging(pid: number): boolean {
+    checkPid(pid);
+    return this.#a.merging[pid] === 1;
   }
 
   /** Full and in-line succession copies of `pid` (R when complete). */
@@ -431,8 +447,8 @@ export function computeOwnership(map: PartitionMap, holdings: ReadonlyMap<NodeId
   for (let i = 0; i < n; i++) {
     const id = map.nodes[i]!;
     const h = holdings.get(id);
-    assert(h !== undefined, `no holdings announced by member ${id}: compute ownership once every member has announced`);
-    assert(h.node === id, `holdings under ${id} name node ${h.node}`);
+    if (h === undefined) assert.fail(`no holdings announced by member ${id}: compute ownership once every member has announced`);
+    if (h.node !== id) assert.fail(`holdings under ${id} name node ${h.node}`);
     // A null key is a line of its own: two nodes without a history share nothing provably.
     if (h.lastClusterKey === null) lineOf[i] = lines++;
     else {
@@ -450,6 +466,7 @@ export function computeOwnership(map: PartitionMap, holdings: ReadonlyMap<NodeId
     claimCount: new Uint8Array(PARTITION_COUNT),
     successionReady: new Uint16Array(PARTITION_COUNT),
     fullCopies: new Uint16Array(PARTITION_COUNT),
+    merging: new Uint8Array(PARTITION_COUNT),
     targetStart: new Uint32Array(PARTITION_COUNT + 1),
     targets: new Uint16Array(PARTITION_COUNT * n),
   };
@@ -457,6 +474,7 @@ export function computeOwnership(map: PartitionMap, holdings: ReadonlyMap<NodeId
   const summary = { genesis: 0, belowReplicationFactor: 0, complete: 0, merging: 0 };
   for (let pid = 0; pid < PARTITION_COUNT; pid++) {
     const merging = decidePartition(map, arrays, scratch, pid);
+    arrays.merging[pid] = merging ? 1 : 0;
     summary.genesis += arrays.genesis[pid]!;
     if (arrays.fullCopies[pid]! < r) summary.belowReplicationFactor++;
     if (arrays.successionReady[pid] === r) summary.complete++;

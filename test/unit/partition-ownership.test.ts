@@ -25,6 +25,20 @@ import {
 // Helpers
 // ---------------------------------------------------------------------------------------------
 
+/**
+ * Cheap checks for the inner loops (4096 partitions × every node): vitest's `expect` costs
+ * microseconds per call, which makes the properties take minutes. These throw a plain Error.
+ */
+function check(ok: boolean, what: string): void {
+  if (!ok) throw new Error(`check failed: ${what}`);
+}
+
+function checkSame<T>(actual: T, expected: T, what: string): void {
+  const a = JSON.stringify(actual);
+  const e = JSON.stringify(expected);
+  if (a !== e) throw new Error(`check failed: ${what}: got ${a}, expected ${e}`);
+}
+
 /** mulberry32: a small seeded generator for bitmaps (fast-check picks the seed). */
 function prng(seed: number): () => number {
   let s = seed >>> 0;
@@ -170,16 +184,16 @@ describe("computeOwnership: properties", () => {
     fc.assert(fc.property(clusterArb, ({ map, holdings, own }) => {
       for (let pid = 0; pid < PARTITION_COUNT; pid++) {
         const ref = naiveDecide(map, holdings, pid);
-        expect(own.actingMaster(pid)).toBe(ref.actingMaster);
-        expect(own.genesis(pid)).toBe(ref.genesis);
-        expect(own.writeTargets(pid)).toEqual(ref.writeTargets);
-        expect(own.claimants(pid)).toEqual(ref.claimants);
+        checkSame(own.actingMaster(pid), ref.actingMaster, `acting master of ${pid}`);
+        checkSame(own.genesis(pid), ref.genesis, `genesis of ${pid}`);
+        checkSame(own.writeTargets(pid), ref.writeTargets, `write targets of ${pid}`);
+        checkSame(own.claimants(pid), ref.claimants, `claimants of ${pid}`);
         for (const id of map.nodes) {
-          expect(own.needsMerge(pid, id)).toBe(ref.needsMerge.has(id));
-          expect(own.inLine(pid, id)).toBe(ref.inLine.has(id));
+          checkSame(own.needsMerge(pid, id), ref.needsMerge.has(id), `needsMerge(${pid}, ${id})`);
+          checkSame(own.inLine(pid, id), ref.inLine.has(id), `inLine(${pid}, ${id})`);
         }
       }
-    }), { numRuns: 40 });
+    }), { numRuns: 30 });
   });
 
   it("the acting master is full whenever any member is; genesis (at the map master) only when none is", () => {
@@ -187,30 +201,30 @@ describe("computeOwnership: properties", () => {
       for (let pid = 0; pid < PARTITION_COUNT; pid++) {
         const anyFull = map.nodes.some((id) => hasPartition(holdings.get(id)!.full, pid));
         const master = own.actingMaster(pid);
-        expect(own.genesis(pid)).toBe(!anyFull);
-        if (anyFull) expect(hasPartition(holdings.get(master)!.full, pid)).toBe(true);
-        else expect(master).toBe(map.master(pid));
-        expect(own.isFull(pid, master)).toBe(true);
-        expect(own.needsMerge(pid, master)).toBe(false);
+        check(own.genesis(pid) === !anyFull, `genesis(${pid}) iff no member is full`);
+        if (anyFull) check(hasPartition(holdings.get(master)!.full, pid), `acting master of ${pid} announced full`);
+        else check(master === map.master(pid), `genesis master of ${pid} is the map master`);
+        check(own.isFull(pid, master) && !own.needsMerge(pid, master), `acting master of ${pid} full and in line`);
         // Prefer the succession: an outsider serves only when no succession node is full.
         if (!map.succession(pid).includes(master)) {
-          expect(map.succession(pid).some((id) => own.isFull(pid, id))).toBe(false);
+          check(!map.succession(pid).some((id) => own.isFull(pid, id)), `outsider serves ${pid} only when no succession node is full`);
         }
       }
-    }), { numRuns: 60 });
+    }), { numRuns: 50 });
   });
 
   it("write targets: acting master first, distinct, covering the succession and every full member", () => {
     fc.assert(fc.property(clusterArb, ({ map, holdings, own }) => {
       for (let pid = 0; pid < PARTITION_COUNT; pid++) {
         const targets = own.writeTargets(pid);
-        expect(targets[0]).toBe(own.actingMaster(pid));
-        expect(new Set(targets).size).toBe(targets.length);
+        check(targets[0] === own.actingMaster(pid), `write targets of ${pid} start at the acting master`);
+        check(new Set(targets).size === targets.length, `write targets of ${pid} distinct`);
         const expected = new Set([own.actingMaster(pid), ...map.succession(pid),
           ...map.nodes.filter((id) => hasPartition(holdings.get(id)!.full, pid))]);
-        expect(new Set(targets)).toEqual(expected);
+        check(targets.length === expected.size && targets.every((id) => expected.has(id)),
+          `write targets of ${pid} = acting master ∪ succession ∪ full members`);
       }
-    }), { numRuns: 60 });
+    }), { numRuns: 50 });
   });
 
   it("only full, in-line owners read and claim; one master claim per partition", () => {
@@ -221,21 +235,20 @@ describe("computeOwnership: properties", () => {
         const claimers: string[][] = Array.from({ length: r }, () => []);
         for (const id of map.nodes) {
           const claimed = bitmaps.get(id)!.map((b, i) => (hasPartition(b, pid) ? i : -1)).filter((i) => i >= 0);
-          expect(claimed.length).toBeLessThanOrEqual(1);
+          check(claimed.length <= 1, `${id} claims one index of ${pid} at most`);
           for (const i of claimed) claimers[i]!.push(id);
           const readable = own.readable(pid, id);
-          expect(readable).toBe(claimed.length === 1);
+          check(readable === (claimed.length === 1), `${id} claims ${pid} iff it may read it`);
           if (readable) {
-            expect(own.isFull(pid, id)).toBe(true);
-            expect(own.needsMerge(pid, id)).toBe(false);
-            expect(map.succession(pid).includes(id) || own.actingMaster(pid) === id).toBe(true);
-            expect(own.claimIndexOf(pid, id)).toBe(claimed[0]);
+            check(own.isFull(pid, id) && !own.needsMerge(pid, id), `reader ${id} of ${pid} is full and in line`);
+            check(map.succession(pid).includes(id) || own.actingMaster(pid) === id, `reader ${id} of ${pid} owns it`);
+            check(own.claimIndexOf(pid, id) === claimed[0], `claimIndexOf(${pid}, ${id})`);
           }
         }
-        expect(claimers[0]).toEqual([own.actingMaster(pid)]);
+        checkSame(claimers[0], [own.actingMaster(pid)], `master claims of ${pid}`);
         for (let i = 1; i < r; i++) {
-          expect(claimers[i]!.length).toBeLessThanOrEqual(1);
-          for (const id of claimers[i]!) expect(map.succession(pid)).toContain(id);
+          check(claimers[i]!.length <= 1, `one claim of index ${i} of ${pid}`);
+          for (const id of claimers[i]!) check(map.succession(pid).includes(id), `replica claimer ${id} of ${pid} in succession`);
         }
       }
       let masters = 0;
@@ -247,24 +260,26 @@ describe("computeOwnership: properties", () => {
         masters += claims.master;
       }
       expect(masters).toBe(PARTITION_COUNT);
-    }), { numRuns: 40 });
+    }), { numRuns: 30 });
   });
 
-  it("never drops a copy before the whole succession is full and in line, nor one that must merge", () => {
+  it("never drops a copy before the whole succession is full and in line, nor while any copy must merge", () => {
     fc.assert(fc.property(clusterArb, ({ map, own }) => {
       for (let pid = 0; pid < PARTITION_COUNT; pid++) {
         const succession = map.succession(pid);
         const complete = succession.every((id) => own.isFull(pid, id) && !own.needsMerge(pid, id));
-        expect(own.complete(pid)).toBe(complete);
-        expect(own.successionFullCopies(pid)).toBe(succession.filter((id) => own.readable(pid, id)).length);
+        check(own.complete(pid) === complete, `complete(${pid})`);
+        check(own.successionFullCopies(pid) === succession.filter((id) => own.readable(pid, id)).length, `successionFullCopies(${pid})`);
         for (const id of map.nodes) {
           const drop = own.dropSafe(pid, id);
-          expect(drop).toBe(complete && own.holdsData(pid, id) && !succession.includes(id) && !own.needsMerge(pid, id));
+          const merging = map.nodes.some((x) => own.needsMerge(pid, x));
+          check(own.merging(pid) === merging, `merging(${pid})`);
+          check(drop === (complete && !merging && own.holdsData(pid, id) && !succession.includes(id)), `dropSafe(${pid}, ${id})`);
           // The last full copy of anything is never dropped: the succession holds it all.
-          if (drop) expect(succession.every((s) => own.isFull(pid, s))).toBe(true);
+          if (drop) check(succession.every((x) => own.isFull(pid, x)), `drop of ${pid} only once the succession is full`);
         }
       }
-    }), { numRuns: 60 });
+    }), { numRuns: 50 });
   });
 
   it("summary counts agree with the per-partition answers", () => {
@@ -277,7 +292,7 @@ describe("computeOwnership: properties", () => {
         if (map.nodes.some((id) => own.needsMerge(pid, id))) merging++;
       }
       expect(own.summary).toEqual({ genesis, belowReplicationFactor: below, complete, merging });
-    }), { numRuns: 40 });
+    }), { numRuns: 30 });
   });
 });
 

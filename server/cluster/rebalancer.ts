@@ -1,0 +1,465 @@
+/**
+ * Rebalancer: the shell around partition ownership and the migration planner
+ * (server/core/partition-ownership.ts, server/core/migration-plan.ts).
+ *
+ *   install(cluster) ──▶ holdings := nextHoldings(cluster-entered) ──announce──▶ every member
+ *   holdings from every member ──▶ computeOwnership ──▶ ClusterState (routing, `replicas`)
+ *                                                   ├─▶ genesis claims, drops (dropSafe)
+ *                                                   └─▶ planMigrations → nextMoves → streams
+ *   stream: partition records in bounded chunks over the fabric, one chunk in flight per move
+ *           (acked window), the event loop yielded between chunks; the receiver merges each
+ *           record by generation then last-update time, so nothing newer is ever overwritten.
+ *   fill done   → receiver announces fill-completed;  merge done → sender announces merge-completed
+ *
+ * Everything that decides is pure and lives in server/core; this class only moves bytes and
+ * keeps the bookkeeping of what is in flight. Bounds: moves in flight out of this node and into
+ * each target (planner limits), records and bytes per chunk, one outstanding chunk per move.
+ */
+import { supersedes } from "../core/record-rules.js";
+import { MoveKind, Move, moveKey, nextMoves, planMigrations, migrationLimits, MigrationLimits } from "../core/migration-plan.js";
+import {
+  bootHoldings, computeOwnership, emptyPartitionBitmap, Holdings, HoldingsEvent, nextHoldings, Ownership,
+} from "../core/partition-ownership.js";
+import { PARTITION_COUNT } from "../../client/protocol/constants.js";
+import { KvError } from "../../client/protocol/errors.js";
+import { ResultCode } from "../../client/protocol/result-code.js";
+import type { Namespace } from "../service/namespace.js";
+import { normaliseRecord } from "../service/replica.js";
+import { asBuffer, FabricRequest, lockKey, ReplicaWrite, TransactionContext } from "../service/transaction.js";
+import type { StoredRecord } from "../storage/record-store.js";
+import type { InstalledClusterInfo } from "./cluster-driver.js";
+import type { ClusterState } from "./cluster-state.js";
+import type { Fabric } from "./fabric.js";
+
+export const RebalanceRequest = { HOLDINGS: "holdings", CHUNK: "migrate-chunk", FILL_EMPTY: "fill-empty" } as const;
+
+/** Records per migration chunk, at most. */
+export const CHUNK_RECORDS_MAX = 512;
+/** Bytes of record data per migration chunk, about at most. */
+export const CHUNK_BYTES_MAX = 1024 * 1024;
+/** Coalescing window of ownership recomputations. */
+const RECOMPUTE_DELAY_MS = 10;
+
+export interface RebalancerLogger {
+  debug(obj: object, msg: string): void;
+  info(obj: object, msg: string): void;
+  warn(obj: object, msg: string): void;
+}
+
+/** Migration counters for `statistics`, `/v1/cluster` and metrics. */
+export class MigrationStats {
+  remaining = 0;
+  inProgress = 0;
+  movesDone = 0;
+  movesFailed = 0;
+  recordsOut = 0;
+  bytesOut = 0;
+  recordsIn = 0;
+  bytesIn = 0;
+  partitionsDropped = 0;
+}
+
+interface NsState {
+  /** Moves this node must make, from the last recomputation (empty partitions already settled). */
+  plan: Move[];
+  self: Holdings;
+  /** Holdings announced for the current cluster, by member. */
+  announced: Map<string, Holdings>;
+  own: Ownership | null;
+}
+
+interface ChunkPayload {
+  ck: string;
+  ns: string;
+  pid: number;
+  kind: string;
+  first: boolean;
+  last: boolean;
+  recs: Array<[Buffer, StoredRecord]>;
+}
+
+export class Rebalancer {
+  readonly stats = new MigrationStats();
+  private readonly ns = new Map<string, NsState>();
+  private clusterKey: string | null = null;
+  private previousKey: string | null = null;
+  /** Holdings that arrived for a cluster this node has not installed yet. */
+  private early = new Map<string, Array<{ from: string; payload: unknown }>>();
+  private readonly inFlight = new Map<string, Move & { ns: string }>();
+  /**
+   * Moves finished in this cluster. The receiver's announcement that it is full follows the last
+   * chunk's ack by a round trip; until it arrives the plan still lists the move, which must not
+   * start again. Cleared on every cluster change.
+   */
+  private readonly completed = new Set<string>();
+  private readonly limits: MigrationLimits;
+  private rebalancing = false;
+  private rebalanceStart = { ms: 0, recordsOut: 0, bytesOut: 0, moves: 0 };
+  private closed = false;
+  /** Namespaces whose holdings changed and must be announced and recomputed (coalesced per turn). */
+  private readonly dirty = new Set<string>();
+  private flushScheduled = false;
+
+  constructor(
+    private readonly selfId: string,
+    private readonly namespaces: ReadonlyMap<string, Namespace>,
+    private readonly cluster: ClusterState,
+    private readonly fabric: Fabric,
+    private readonly tx: TransactionContext,
+    private readonly log: RebalancerLogger,
+    limits: Partial<MigrationLimits> = {},
+  ) {
+    this.limits = migrationLimits({ outMax: 16, inMax: 16, ...limits });
+    for (const n of namespaces.values()) {
+      this.ns.set(n.name, { plan: [], self: bootHoldings(selfId, partitionsOnDisk(n)), announced: new Map(), own: null });
+    }
+    fabric.handle(RebalanceRequest.HOLDINGS, (payload, from) => this.onHoldings(from, payload));
+    fabric.handle(RebalanceRequest.CHUNK, (payload, from) => this.onChunk(from, payload));
+    fabric.handle(RebalanceRequest.FILL_EMPTY, (payload) => this.onFillEmpty(payload));
+  }
+
+  /** A new cluster was installed (called after ClusterState.install). */
+  install(c: InstalledClusterInfo): void {
+    this.previousKey = this.clusterKey;
+    this.clusterKey = c.clusterKey;
+    for (const [name, st] of this.ns) {
+      st.self = nextHoldings(st.self, { kind: "cluster-entered", previousClusterKey: this.previousKey, lastOwnership: st.own });
+      st.own = null;
+      st.plan = [];
+      this.completed.clear();
+      st.announced = new Map([[this.selfId, st.self]]);
+      this.cluster.setOwnership(name, null);
+      this.announce(name);
+    }
+    const early = this.early.get(c.clusterKey) ?? [];
+    this.early.clear();
+    for (const e of early) this.onHoldings(e.from, e.payload);
+    for (const name of this.ns.keys()) this.recompute(name);
+  }
+
+  close(): void {
+    this.closed = true;
+  }
+
+  /** What /v1/cluster shows. */
+  snapshot(): Record<string, unknown> {
+    return {
+      ...this.stats,
+      namespaces: Object.fromEntries([...this.ns].map(([name, st]) => [name, st.own?.summary ?? null])),
+    };
+  }
+
+  // ── holdings ─────────────────────────────────────────────────────────────────────────────
+
+  private announce(nsName: string): void {
+    const st = this.ns.get(nsName)!;
+    const payload = { ck: this.clusterKey, ns: nsName, h: st.self };
+    for (const m of this.cluster.members) if (m !== this.selfId) this.fabric.send(m, RebalanceRequest.HOLDINGS, payload);
+  }
+
+  /**
+   * Applies a holdings event; the announcement and the recomputation happen once per event-loop
+   * turn however many moves completed in it (each recomputation costs a few ms at 4096 partitions).
+   */
+  private change(nsName: string, event: HoldingsEvent): void {
+    const st = this.ns.get(nsName)!;
+    st.self = nextHoldings(st.self, event);
+    st.announced.set(this.selfId, st.self);
+    this.dirty.add(nsName);
+    if (this.flushScheduled) return;
+    this.flushScheduled = true;
+    setImmediate(() => {
+      this.flushScheduled = false;
+      const names = [...this.dirty];
+      this.dirty.clear();
+      for (const name of names) this.announce(name);
+      for (const name of names) this.recompute(name);
+    });
+  }
+
+  private onHoldings(from: string, payload: unknown): null {
+    const p = payload as { ck?: string; ns?: string; h?: Holdings };
+    if (typeof p?.ck !== "string" || typeof p.ns !== "string" || !p.h) return null;
+    if (p.ck !== this.clusterKey) {
+      if (this.early.size < 8 || this.early.has(p.ck)) this.early.set(p.ck, [...(this.early.get(p.ck) ?? []), { from, payload }].slice(-256));
+      return null;
+    }
+    const st = this.ns.get(p.ns);
+    if (!st || !this.cluster.members.includes(from)) return null;
+    st.announced.set(from, parseHoldings(from, p.h));
+    this.recompute(p.ns);
+    return null;
+  }
+
+  private readonly recomputeWanted = new Set<string>();
+  private recomputeTimer: NodeJS.Timeout | undefined;
+
+  /**
+   * Asks for a recomputation. Recomputing costs ~10–25 ms (ownership and plan over 4096
+   * partitions), and during a rebalance holdings change with every finished move, so requests
+   * are coalesced: at most one recomputation per RECOMPUTE_DELAY_MS.
+   */
+  private recompute(nsName: string): void {
+    this.recomputeWanted.add(nsName);
+    if (this.recomputeTimer || this.closed) return;
+    this.recomputeTimer = setTimeout(() => {
+      this.recomputeTimer = undefined;
+      const names = [...this.recomputeWanted];
+      this.recomputeWanted.clear();
+      for (const name of names) this.recomputeNow(name);
+    }, RECOMPUTE_DELAY_MS);
+  }
+
+  /** With every member's holdings: ownership → routing, genesis, drops, plan, moves. */
+  private recomputeNow(nsName: string): void {
+    if (this.closed) return;
+    const st = this.ns.get(nsName)!;
+    const ns = this.namespaces.get(nsName)!;
+    const map = this.cluster.mapFor(ns);
+    if (!map || !map.nodes.every((m) => st.announced.has(m))) return;
+    const own = computeOwnership(map, st.announced);
+    const genesis: number[] = [];
+    for (let pid = 0; pid < PARTITION_COUNT; pid++) if (own.genesis(pid) && own.actingMaster(pid) === this.selfId) genesis.push(pid);
+    if (genesis.length > 0) return this.change(nsName, { kind: "genesis-claimed", pids: genesis });
+    st.own = own;
+    this.cluster.setOwnership(nsName, own);
+    const drops = own.partitionsToDrop(this.selfId).filter((pid) => !this.dropping.has(`${nsName}/${pid}`));
+    if (drops.length > 0) void this.drop(nsName, drops);
+    const plan = planMigrations(own, map, st.announced, this.selfId).filter((m) => !this.completed.has(`${nsName}/${moveKey(m)}`));
+    st.plan = this.completeEmptyMoves(nsName, ns, plan);
+    this.schedule();
+  }
+
+  private readonly dropping = new Set<string>();
+
+  private async drop(nsName: string, pids: number[]): Promise<void> {
+    const ns = this.namespaces.get(nsName)!;
+    const key = this.clusterKey;
+    for (const pid of pids) this.dropping.add(`${nsName}/${pid}`);
+    for (const pid of pids) {
+      for (const { digest } of [...ns.store.partitionEntries(pid)]) {
+        await this.tx.locks.run(lockKey(nsName, digest), () => ns.store.remove(digest));
+      }
+    }
+    for (const pid of pids) this.dropping.delete(`${nsName}/${pid}`);
+    if (key !== this.clusterKey) return;
+    this.stats.partitionsDropped += pids.length;
+    this.change(nsName, { kind: "dropped", pids });
+  }
+
+  // ── moves out ────────────────────────────────────────────────────────────────────────────
+
+  private schedule(): void {
+    if (this.closed) return;
+    let remaining = 0;
+    for (const [nsName, st] of this.ns) {
+      if (!st.own) continue;
+      const plan = st.plan.filter((m) => !this.completed.has(`${nsName}/${moveKey(m)}`));
+      st.plan = plan;
+      remaining += plan.length;
+      const mine = [...this.inFlight.values()].filter((m) => m.ns === nsName);
+      const perTarget = new Map<string, number>();
+      for (const m of this.inFlight.values()) perTarget.set(m.to, (perTarget.get(m.to) ?? 0) + 1);
+      const inFlight = { out: new Set(mine.map(moveKey)), perTargetCount: perTarget };
+      const room = { outMax: Math.max(1, this.limits.outMax - (this.inFlight.size - mine.length)), inMax: this.limits.inMax };
+      if (this.inFlight.size >= this.limits.outMax) continue;
+      for (const move of nextMoves(plan, inFlight, room)) this.start(nsName, move);
+    }
+    this.stats.remaining = Math.max(0, remaining - this.inFlight.size);
+    this.stats.inProgress = this.inFlight.size;
+    this.trackRebalance(remaining);
+  }
+
+  /**
+   * Moves of partitions this node holds no record of need no stream: a merge of an empty copy adds
+   * nothing, and a fill from an empty master is complete at once (later writes reach the target
+   * as a write target anyway). They are settled in bulk, one message per target, which makes a
+   * cold start of fresh nodes, where every partition is empty, immediate. Returns the rest.
+   */
+  private completeEmptyMoves(nsName: string, ns: Namespace, plan: Move[]): Move[] {
+    const rest: Move[] = [];
+    const merges: number[] = [];
+    const fills = new Map<string, number[]>();
+    for (const move of plan) {
+      const key = `${nsName}/${moveKey(move)}`;
+      if (this.inFlight.has(key) || !partitionEmpty(ns, move.pid)) {
+        rest.push(move);
+        continue;
+      }
+      if (move.kind === MoveKind.MERGE) merges.push(move.pid);
+      else fills.set(move.to, [...(fills.get(move.to) ?? []), move.pid]);
+    }
+    if (merges.length > 0) {
+      this.stats.movesDone += merges.length;
+      this.change(nsName, { kind: "merge-completed", pids: merges });
+    }
+    const ck = this.clusterKey;
+    for (const [to, pids] of fills) {
+      const keys = pids.map((pid) => `${nsName}/${moveKey({ pid, from: this.selfId, to, kind: MoveKind.FILL })}`);
+      for (const [i, k] of keys.entries()) this.inFlight.set(k, { pid: pids[i]!, from: this.selfId, to, kind: MoveKind.FILL, ns: nsName });
+      this.fabric.request(to, RebalanceRequest.FILL_EMPTY, { ck, ns: nsName, pids }, 30_000).then(
+        () => {
+          this.stats.movesDone += pids.length;
+          if (ck === this.clusterKey) for (const k of keys) this.completed.add(k);
+        },
+        (err) => {
+          this.stats.movesFailed += pids.length;
+          this.log.debug({ to, err: (err as Error).message }, "bulk empty fill failed; will retry");
+        },
+      ).finally(() => {
+        for (const k of keys) this.inFlight.delete(k);
+        if (ck === this.clusterKey) setTimeout(() => this.schedule(), 50).unref();
+      });
+    }
+    return rest;
+  }
+
+  private onFillEmpty(payload: unknown): boolean {
+    const p = payload as { ck?: string; ns?: string; pids?: unknown };
+    if (p.ck !== this.clusterKey) throw new KvError(ResultCode.CLUSTER_KEY_MISMATCH, "fill for another cluster");
+    if (typeof p.ns !== "string" || !this.ns.has(p.ns) || !Array.isArray(p.pids)) throw new KvError(ResultCode.PARAMETER, "malformed fill");
+    const pids = p.pids.filter((x): x is number => Number.isInteger(x) && x >= 0 && x < PARTITION_COUNT);
+    this.change(p.ns, { kind: "fill-completed", pids });
+    return true;
+  }
+
+  private trackRebalance(remaining: number): void {
+    const busy = remaining > 0 || this.inFlight.size > 0;
+    if (busy && !this.rebalancing) {
+      this.rebalancing = true;
+      this.rebalanceStart = { ms: Date.now(), recordsOut: this.stats.recordsOut, bytesOut: this.stats.bytesOut, moves: this.stats.movesDone };
+      this.log.info({ clusterKey: this.clusterKey, moves: remaining }, "rebalance started");
+    } else if (!busy && this.rebalancing) {
+      this.rebalancing = false;
+      const s = this.rebalanceStart;
+      this.log.info({
+        clusterKey: this.clusterKey, ms: Date.now() - s.ms, moves: this.stats.movesDone - s.moves,
+        recordsOut: this.stats.recordsOut - s.recordsOut, bytesOut: this.stats.bytesOut - s.bytesOut,
+      }, "rebalance finished");
+    }
+  }
+
+  private start(nsName: string, move: Move): void {
+    const key = `${nsName}/${moveKey(move)}`;
+    this.inFlight.set(key, { ...move, ns: nsName });
+    const ck = this.clusterKey!;
+    this.stream(nsName, move, ck).then(
+      () => {
+        this.inFlight.delete(key);
+        this.stats.movesDone++;
+        if (ck !== this.clusterKey) return;
+        this.completed.add(key);
+        if (move.kind === MoveKind.MERGE) this.change(nsName, { kind: "merge-completed", pids: [move.pid] });
+        else this.schedule();
+      },
+      (err) => {
+        this.inFlight.delete(key);
+        this.stats.movesFailed++;
+        this.log.debug({ move, err: (err as Error).message }, "migration move failed; will retry");
+        if (ck === this.clusterKey) setTimeout(() => this.schedule(), 200).unref();
+      },
+    );
+  }
+
+  /** Streams one partition to the move's target, one acknowledged chunk at a time. */
+  private async stream(nsName: string, move: Move, ck: string): Promise<void> {
+    const ns = this.namespaces.get(nsName)!;
+    let recs: Array<[Buffer, StoredRecord]> = [];
+    let bytes = 0;
+    let first = true;
+    const send = async (last: boolean) => {
+      if (ck !== this.clusterKey || this.closed) throw new KvError(ResultCode.CLUSTER_KEY_MISMATCH, "cluster changed during the move");
+      const payload: ChunkPayload = { ck, ns: nsName, pid: move.pid, kind: move.kind, first, last, recs };
+      await this.fabric.request(move.to, RebalanceRequest.CHUNK, payload, 30_000);
+      this.stats.recordsOut += recs.length;
+      this.stats.bytesOut += bytes;
+      first = false;
+      recs = [];
+      bytes = 0;
+      await new Promise((r) => setImmediate(r)); // let heartbeats and clients through
+    };
+    for (const { digest, record } of ns.store.partitionEntries(move.pid)) {
+      recs.push([digest, record]);
+      bytes += recordSize(record);
+      if (recs.length >= CHUNK_RECORDS_MAX || bytes >= CHUNK_BYTES_MAX) await send(false);
+    }
+    await send(true);
+  }
+
+  // ── moves in ─────────────────────────────────────────────────────────────────────────────
+
+  private async onChunk(from: string, payload: unknown): Promise<boolean> {
+    const p = payload as Partial<ChunkPayload>;
+    if (p.ck !== this.clusterKey) throw new KvError(ResultCode.CLUSTER_KEY_MISMATCH, "migration chunk for another cluster");
+    const st = typeof p.ns === "string" ? this.ns.get(p.ns) : undefined;
+    const ns = typeof p.ns === "string" ? this.namespaces.get(p.ns) : undefined;
+    if (!st || !ns || !Number.isInteger(p.pid) || p.pid! < 0 || p.pid! >= PARTITION_COUNT || !Array.isArray(p.recs)) {
+      throw new KvError(ResultCode.PARAMETER, "malformed migration chunk");
+    }
+    const pid = p.pid!;
+    const merge = p.kind === MoveKind.MERGE;
+    if (!merge && p.first) {
+      st.self = nextHoldings(st.self, { kind: "fill-started", pids: [pid] });
+      st.announced.set(this.selfId, st.self);
+    }
+    for (const [rawDigest, rawRecord] of p.recs) {
+      const digest = asBuffer(rawDigest);
+      const record = normaliseRecord(rawRecord);
+      this.stats.recordsIn++;
+      this.stats.bytesIn += recordSize(record);
+      const won = await this.tx.locks.run(lockKey(ns.name, digest), async () => {
+        if (!supersedes(record, ns.store.get(digest, 0))) return false;
+        await ns.store.put(digest, record);
+        return true;
+      });
+      // The acting master applies merged records like writes: the other copies get them too.
+      if (won && merge) await this.replicate(ns, pid, digest, record, from);
+    }
+    if (p.last && !merge && p.ck === this.clusterKey) this.change(ns.name, { kind: "fill-completed", pids: [pid] });
+    return true;
+  }
+
+  private async replicate(ns: Namespace, pid: number, digest: Buffer, record: StoredRecord, except: string): Promise<void> {
+    const targets = this.cluster.route(ns, pid).targets.filter((t) => t !== this.selfId && t !== except);
+    const payload: ReplicaWrite = { ns: ns.name, d: digest, r: record };
+    await Promise.all(targets.map((t) => this.fabric.request(t, FabricRequest.REPLICA_WRITE, payload).catch(() => undefined)));
+  }
+}
+
+function recordSize(r: StoredRecord): number {
+  let n = 32 + r.setName.length;
+  for (const b of r.bins) n += b.name.length + b.data.length;
+  return n;
+}
+
+function partitionEmpty(ns: Namespace, pid: number): boolean {
+  const it = ns.store.partitionEntries(pid)[Symbol.iterator]();
+  const empty = it.next().done === true;
+  it.return?.();
+  return empty;
+}
+
+/** Partitions with at least one record in the store (a booted node's disk data). */
+function partitionsOnDisk(ns: Namespace): Uint8Array {
+  const bitmap = emptyPartitionBitmap();
+  for (let pid = 0; pid < PARTITION_COUNT; pid++) {
+    const it = ns.store.partitionEntries(pid)[Symbol.iterator]();
+    if (!it.next().done) bitmap[pid >> 3]! |= 0x80 >> (pid & 7);
+    it.return?.();
+  }
+  return bitmap;
+}
+
+function parseHoldings(from: string, h: Holdings): Holdings {
+  const bits = (b: unknown) => (b instanceof Uint8Array && b.length === 512 ? Uint8Array.from(b) : undefined);
+  const full = bits(h.full);
+  if (!full) throw new KvError(ResultCode.PARAMETER, "malformed holdings");
+  return {
+    node: from,
+    lastClusterKey: typeof h.lastClusterKey === "string" ? h.lastClusterKey : null,
+    full,
+    ...(bits(h.partial) ? { partial: bits(h.partial)! } : {}),
+    ...(bits(h.current) ? { current: bits(h.current)! } : {}),
+    ...(bits(h.unmerged) ? { unmerged: bits(h.unmerged)! } : {}),
+  };
+}
