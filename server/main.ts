@@ -66,6 +66,13 @@ async function runServer(argv: string[]): Promise<number> {
   const signal = new Promise<string>((resolve) => (signalled = resolve));
   process.once("SIGTERM", () => signalled("SIGTERM"));
   process.once("SIGINT", () => signalled("SIGINT"));
+  // Test harnesses set this so that a node never outlives the process that started it (even one
+  // that crashed): when our stdin closes, shut down as on SIGTERM.
+  if (process.env.SHOAL_EXIT_WITH_STDIN === "1") {
+    process.stdin.on("end", () => signalled("stdin closed"));
+    process.stdin.on("error", () => signalled("stdin closed"));
+    process.stdin.resume();
+  }
   const node = new ShoalNode(config, log);
   const ports = await node.start();
   process.stdout.write(JSON.stringify({

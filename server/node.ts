@@ -83,7 +83,10 @@ export class ShoalNode {
     this.cluster = cluster;
 
     this.fabric = new Fabric(
-      { nodeId: this.nodeId, clusterName: cfg.clusterName, host: cfg.address, port: cfg.fabricPort, frameBytesMax: cfg.frameBytesMax + 1024 * 1024 },
+      {
+        nodeId: this.nodeId, clusterName: cfg.clusterName, host: cfg.address, port: cfg.fabricPort, frameBytesMax: cfg.frameBytesMax + 1024 * 1024,
+        onPeerUnreachable: (peer) => this.driver?.peerUnreachable(peer),
+      },
       (id) => {
         const ep = endpointOf(id);
         return ep ? { host: ep.host, port: ep.fabric } : undefined;
@@ -125,6 +128,7 @@ export class ShoalNode {
       this.rebalancer!.install(c);
       for (const id of this.fabricPeers) if (!c.succession.includes(id)) this.fabric!.forget(id);
       this.fabricPeers = new Set(c.succession);
+      for (const id of c.succession) if (id !== this.nodeId) this.fabric!.connect(id);
       resolve();
     }));
     this.driver.start();

@@ -114,6 +114,11 @@ export class ClusterDriver {
     this.apply(step(this.state, { kind, message }, this.rng));
   }
 
+  /** Fast failure hint from the fabric (connection refused by a peer's host). */
+  peerUnreachable(nodeId: string): void {
+    this.apply(step(this.state, { kind: "peer-unreachable", peer: nodeId }, this.rng));
+  }
+
   close(): void {
     if (this.timer) clearInterval(this.timer);
     this.timer = undefined;

@@ -38,6 +38,11 @@ export interface FabricOptions {
   readonly requestTimeoutMs?: number;
   /** @default 200 */
   readonly reconnectDelayMs?: number;
+  /**
+   * Called when a peer's fabric port refuses a connection: its process is gone (the host
+   * answered). Used as a fast failure hint for membership. @default none
+   */
+  readonly onPeerUnreachable?: (peer: string) => void;
 }
 
 export interface FabricLogger {
@@ -175,9 +180,15 @@ class PeerLink {
       }
       for (const f of frames) this.onReply(f);
     });
-    socket.on("error", (err) => this.fabric.log.debug({ peer: this.peer, err: err.message }, "fabric link error"));
+    socket.on("error", (err: NodeJS.ErrnoException) => {
+      this.fabric.log.debug({ peer: this.peer, err: err.message }, "fabric link error");
+      if (err.code === "ECONNREFUSED") this.fabric.opts.onPeerUnreachable?.(this.peer);
+    });
     socket.on("close", () => {
       if (!this.connected) this.retryAt = Date.now() + this.fabric.opts.reconnectDelayMs;
+      // An established link that drops: probe at once, so a dead process is noticed in
+      // milliseconds (connection refused) rather than after the heartbeat timeout.
+      else setTimeout(() => this.probe(), 20).unref();
       this.connected = false;
       const err = new FabricError(`fabric connection to ${this.peer} closed`, true);
       for (const [id, p] of this.pending) {
@@ -187,6 +198,16 @@ class PeerLink {
       }
     });
     return true;
+  }
+
+  open(): void {
+    this.ensureSocket();
+  }
+
+  /** Opens the link again if nothing else did (its error reports an unreachable peer). */
+  private probe(): void {
+    if (this.fabric.isClosed || this.forgotten || (this.socket && !this.socket.destroyed)) return;
+    this.ensureSocket();
   }
 
   private onReply(frame: unknown[]): void {
@@ -202,7 +223,10 @@ class PeerLink {
     }
   }
 
+  private forgotten = false;
+
   close(): void {
+    this.forgotten = true;
     this.socket?.destroy();
   }
 }
@@ -217,6 +241,10 @@ export class Fabric {
   private readonly inbound = new Set<net.Socket>();
   private closed = false;
 
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
   constructor(
     options: FabricOptions,
     readonly addressOf: AddressBook,
@@ -224,7 +252,7 @@ export class Fabric {
   ) {
     this.opts = {
       frameBytesMax: 64 * 1024 * 1024, inFlightMax: 8192, queueBytesMax: 32 * 1024 * 1024,
-      requestTimeoutMs: 5000, reconnectDelayMs: 200, ...options,
+      requestTimeoutMs: 5000, reconnectDelayMs: 200, onPeerUnreachable: () => undefined, ...options,
     };
     this.server = net.createServer({ noDelay: true }, (s) => this.accept(s));
   }
@@ -254,6 +282,11 @@ export class Fabric {
   send(peer: string, type: string, payload: unknown): void {
     if (this.closed) return;
     this.link(peer).request(type, payload, 0, true).catch(() => undefined);
+  }
+
+  /** Opens the link to `peer` now (kept open, so its loss is noticed at once). */
+  connect(peer: string): void {
+    if (!this.closed) this.link(peer).open();
   }
 
   inFlight(peer: string): number {

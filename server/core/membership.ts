@@ -339,7 +339,14 @@ export type MembershipEvent =
   /** One heartbeat interval passed. */
   | { readonly kind: "tick" }
   /** A decoded packet from the heartbeat channel or the fabric; `from` if the transport knows it. */
-  | { readonly kind: "heartbeat" | "message"; readonly from?: NodeId; readonly message: unknown };
+  | { readonly kind: "heartbeat" | "message"; readonly from?: NodeId; readonly message: unknown }
+  /**
+   * The shell has positive evidence that a peer's process is gone (its fabric port refused a
+   * connection right after an established link closed): treat it as silent for missedMax ticks,
+   * so the next tick drops it instead of waiting out the heartbeat timeout. If the evidence was
+   * wrong, the peer's next heartbeat brings it back like any new peer.
+   */
+  | { readonly kind: "peer-unreachable"; readonly peer: NodeId };
 
 export type LogLevel = "debug" | "info" | "warn";
 
@@ -418,6 +425,7 @@ export function step(state: MembershipState, event: MembershipEvent, rng: Rng): 
   const d: Draft = { ...state };
   const fx: Effects = [];
   if (event.kind === "tick") onTick(d, fx, rng);
+  else if (event.kind === "peer-unreachable") onUnreachable(d, fx, event.peer);
   else onMessage(d, fx, event.message, event.from);
   return { state: d, effects: fx };
 }
@@ -450,6 +458,13 @@ function onTick(d: Draft, fx: Effects, rng: Rng): void {
     const toIncarnation = proposal!.incarnations.get(to)!;
     fx.push({ kind: "send", to, message: { ...heartbeat, kind: "propose", to, toIncarnation } });
   }
+}
+
+function onUnreachable(d: Draft, fx: Effects, peer: NodeId): void {
+  const record = d.peers.get(peer);
+  if (record === undefined || d.now - record.lastHeard >= d.config.missedMax) return;
+  d.peers = new Map(d.peers).set(peer, { ...record, lastHeard: d.now - d.config.missedMax });
+  log(fx, "info", "peer-unreachable", { peer });
 }
 
 function expirePeers(d: Draft, fx: Effects): void {

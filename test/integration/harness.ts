@@ -105,7 +105,9 @@ export async function startNode(opts: StartOptions = {}): Promise<NodeProcess> {
     args.push("--config", file);
   }
   args.push(...(opts.args ?? []));
-  const child = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, ...opts.env } });
+  // stdin is a pipe the node watches (SHOAL_EXIT_WITH_STDIN): if this test process dies, the
+  // pipe closes and the node shuts down instead of leaking.
+  const child = spawn(process.execPath, args, { stdio: ["pipe", "pipe", "pipe"], env: { ...process.env, SHOAL_EXIT_WITH_STDIN: "1", ...opts.env } });
   live.add(child);
   let stderr = "";
   child.stderr!.on("data", (d: Buffer) => {
