@@ -478,3 +478,30 @@ describe("Timeout", () => {
     expect(() => Timeout.create("bad", 0)).toThrow(/after/);
   });
 });
+
+describe("peer-unreachable (fast failure hint from the shell)", () => {
+  it("drops the peer at the next tick instead of after missedMax silent ticks", () => {
+    let a = node("A", { missedMax: 10 });
+    a = step(a, { kind: "heartbeat", message: hb("B", { heard: ["A"] }) }, seededRng(1)).state;
+    a = tick(a).state;
+    expect(view(a).peers).toEqual(["B"]);
+    a = step(a, { kind: "peer-unreachable", peer: "B" }, seededRng(1)).state;
+    expect(view(a).peers).toEqual(["B"]); // nothing happens until the tick
+    a = tick(a).state;
+    expect(view(a).peers).toEqual([]);
+  });
+
+  it("is ignored for an unknown peer, and a wrong hint heals with the next heartbeat", () => {
+    let a = node("A");
+    const before = a;
+    a = step(a, { kind: "peer-unreachable", peer: "C" }, seededRng(1)).state;
+    expect(view(a)).toEqual(view(before));
+    a = step(a, { kind: "heartbeat", message: hb("B", { heard: ["A"], seq: 1 }) }, seededRng(1)).state;
+    a = step(a, { kind: "peer-unreachable", peer: "B" }, seededRng(1)).state;
+    a = tick(a).state;
+    expect(view(a).peers).toEqual([]);
+    a = step(a, { kind: "heartbeat", message: hb("B", { heard: ["A"], seq: 2 }) }, seededRng(1)).state;
+    a = tick(a).state;
+    expect(view(a).peers).toEqual(["B"]);
+  });
+});
