@@ -11,6 +11,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Client, Key } from "../../client/index.js";
+import { Aerospike, officialClient } from "../compat/aerospike.js";
 import { cleanup, info, NodeProcess, startCluster, startNode, statistics, waitFor, waitForClusterSize } from "./harness.js";
 
 let nodes: NodeProcess[];
@@ -65,6 +66,25 @@ describe("kill -9 during a write load", () => {
       }
     };
     const load = Promise.all(Array.from({ length: 32 }, worker));
+    // The official client reads through the kill with its own retries (reads retry on the next
+    // replica); it must see no error but "not found" for keys not written yet.
+    const official = await officialClient(nodes[0]!.servicePort);
+    let officialReads = 0;
+    const officialErrors: string[] = [];
+    const readPolicy = new Aerospike.ReadPolicy({ maxRetries: 5, totalTimeout: 5000, socketTimeout: 1000 });
+    const officialLoad = (async () => {
+      while (!stop) {
+        const k = Math.floor(Math.random() * KEYS);
+        try {
+          await official.get(new Aerospike.Key("test", "fo", k), readPolicy);
+          officialReads++;
+        } catch (err) {
+          const code = (err as { code: number }).code;
+          if (code === 2) officialReads++;
+          else officialErrors.push(`${code} ${(err as Error).message}`);
+        }
+      }
+    })();
     await new Promise((r) => setTimeout(r, 1500));
 
     const victim = nodes[2]!;
@@ -80,6 +100,10 @@ describe("kill -9 during a write load", () => {
     await new Promise((r) => setTimeout(r, 1500));
     stop = true;
     await load;
+    await officialLoad;
+    await official.close();
+    console.log(`official client: ${officialReads} reads through the kill, ${officialErrors.length} errors`);
+    expect(officialErrors).toEqual([]);
     console.log(`load: ${seq} writes, ${acked.size} keys acknowledged, ${errors} failed writes (in doubt, retried by no one)`);
 
     // Every acknowledged write is readable with its latest acknowledged value (or a later one
