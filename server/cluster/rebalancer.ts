@@ -15,7 +15,7 @@
  * keeps the bookkeeping of what is in flight. Bounds: moves in flight out of this node and into
  * each target (planner limits), records and bytes per chunk, one outstanding chunk per move.
  */
-import { supersedes } from "../core/record-rules.js";
+import { recordBytes, supersedes } from "../core/record-rules.js";
 import { MoveKind, Move, moveKey, nextMoves, planMigrations, migrationLimits, MigrationLimits } from "../core/migration-plan.js";
 import {
   bootHoldings, computeOwnership, emptyPartitionBitmap, Holdings, HoldingsEvent, nextHoldings, Ownership,
@@ -380,7 +380,7 @@ export class Rebalancer {
     };
     for (const { digest, record } of ns.store.partitionEntries(move.pid)) {
       recs.push([digest, record]);
-      bytes += recordSize(record);
+      bytes += recordBytes(record);
       if (recs.length >= CHUNK_RECORDS_MAX || bytes >= CHUNK_BYTES_MAX) await send(false);
     }
     await send(true);
@@ -406,7 +406,7 @@ export class Rebalancer {
       const digest = asBuffer(rawDigest);
       const record = normaliseRecord(rawRecord);
       this.stats.recordsIn++;
-      this.stats.bytesIn += recordSize(record);
+      this.stats.bytesIn += recordBytes(record);
       const won = await this.tx.locks.run(lockKey(ns.name, digest), async () => {
         if (!supersedes(record, ns.store.get(digest, 0))) return false;
         await ns.store.put(digest, record);
@@ -424,12 +424,6 @@ export class Rebalancer {
     const payload: ReplicaWrite = { ns: ns.name, d: digest, r: record };
     await Promise.all(targets.map((t) => this.fabric.request(t, FabricRequest.REPLICA_WRITE, payload).catch(() => undefined)));
   }
-}
-
-function recordSize(r: StoredRecord): number {
-  let n = 32 + r.setName.length;
-  for (const b of r.bins) n += b.name.length + b.data.length;
-  return n;
 }
 
 function partitionEmpty(ns: Namespace, pid: number): boolean {
