@@ -105,7 +105,7 @@ export class ShoalNode {
     this.service = new ServiceListener(
       { host: cfg.address, port: cfg.servicePort, connectionsMax: cfg.connectionsMax, frameBytesMax: cfg.frameBytesMax, idleTimeoutMs: cfg.idleTimeoutMs },
       tx,
-      { cluster, namespaces: this.namespaces, stats: this.stats, now: this.now, version: VERSION },
+      { cluster, namespaces: this.namespaces, stats: this.stats, now: this.now, version: VERSION, extraStats: () => this.rebalancer?.counters() ?? {} },
       this.log.child({ module: "service" }),
     );
     const servicePort = await this.service.listen();
@@ -213,7 +213,10 @@ export class ShoalNode {
       version: VERSION,
       uptimeSec: Math.floor((this.now() - s.startedMs) / 1000),
       namespaces: [...this.namespaces.values()].map((n) => ({ name: n.name, objects: n.store.count(), replicationFactor: n.replicationFactor, storage: n.storageKind })),
+      members: this.cluster?.members ?? [this.nodeId],
+      migrations: this.rebalancer?.snapshot() ?? {},
       counters: {
+        ...(this.rebalancer?.counters() ?? {}),
         client_connections: s.clientConnections,
         client_connections_opened_total: s.clientConnectionsOpened,
         reads_total: s.reads,

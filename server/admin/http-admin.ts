@@ -18,6 +18,10 @@ export interface AdminSnapshot {
   readonly uptimeSec: number;
   readonly namespaces: ReadonlyArray<{ name: string; objects: number; replicationFactor: number; storage: string }>;
   readonly counters: Readonly<Record<string, number>>;
+  /** Members of the installed cluster. */
+  readonly members?: readonly string[];
+  /** Migration state per namespace (ownership summary) and totals. */
+  readonly migrations?: Readonly<Record<string, unknown>>;
 }
 
 export class HttpAdmin {

@@ -141,6 +141,22 @@ export class Rebalancer {
     this.closed = true;
   }
 
+  /** Counters for `statistics` and metrics, Aerospike-style names. */
+  counters(): Record<string, number> {
+    const m = this.stats;
+    return {
+      migrate_partitions_remaining: m.remaining,
+      migrate_partitions_in_progress: m.inProgress,
+      migrate_moves_done: m.movesDone,
+      migrate_moves_failed: m.movesFailed,
+      migrate_records_sent: m.recordsOut,
+      migrate_bytes_sent: m.bytesOut,
+      migrate_records_received: m.recordsIn,
+      migrate_bytes_received: m.bytesIn,
+      migrate_partitions_dropped: m.partitionsDropped,
+    };
+  }
+
   /** What /v1/cluster shows. */
   snapshot(): Record<string, unknown> {
     return {

@@ -12,7 +12,7 @@
  *                 a copy already handed to the acting master by a merge)
  *       current   the copy was made in THIS cluster from the acting master's line: filled,
  *                 claimed by genesis, or handed over by a merge
- *       unmerged  the copy may hold writes that no other copy vouches for (a booted node's disk,
+ *       unmerged  the copy may hold writes that no other copy is known to have (a booted node's disk,
  *                 a copy that still had to merge when the cluster changed): merge it, whatever the keys
  *       lastClusterKey   the cluster in which the node's other carried copies were last in line
  *
@@ -34,9 +34,11 @@
  *                   (Found by the model in test/unit/migration-plan.test.ts: an old holder that
  *                   defined the line was dropped, the line passed to a copy still waiting to merge,
  *                   which then looked in line and was dropped too, losing its writes.)
- *   needs merge     a member other than the acting master whose carried copy is unmerged, or full
- *                   of another line than the primary, or partial with no carried full copy of its
- *                   own line left to vouch for it.
+ *   needs merge     a member other than the acting master whose carried copy (full or partial) is
+ *                   unmerged or of another line than the primary. A partial copy of another line
+ *                   merges too, even when a full copy of its line will: else a fill would mix its
+ *                   records into the new in-line copy before that merge, and readers would differ
+ *                   (also found by the model).
  *   readable        full, not needing a merge, and in the succession or the acting master. The
  *                   readable nodes in acting order (acting master, then succession order) claim
  *                   replica indexes 0, 1, ... in the `replicas` info command.
@@ -470,7 +472,7 @@ export function computeOwnership(map: PartitionMap, holdings: ReadonlyMap<NodeId
     targetStart: new Uint32Array(PARTITION_COUNT + 1),
     targets: new Uint16Array(PARTITION_COUNT * n),
   };
-  const scratch: Scratch = { lineOf, lineSeen: new Int32Array(lines).fill(-1), holders, holderCount };
+  const scratch: Scratch = { lineOf, holders, holderCount };
   const summary = { genesis: 0, belowReplicationFactor: 0, complete: 0, merging: 0 };
   for (let pid = 0; pid < PARTITION_COUNT; pid++) {
     const merging = decidePartition(map, arrays, scratch, pid);
@@ -487,8 +489,6 @@ export function computeOwnership(map: PartitionMap, holdings: ReadonlyMap<NodeId
 interface Scratch {
   /** Line id of each member's carried copies (its interned lastClusterKey). */
   readonly lineOf: Int32Array;
-  /** lineSeen[line] === pid: a carried, in-line full copy of `line` exists for pid. */
-  readonly lineSeen: Int32Array;
   /** holders[pid * N .. + holderCount[pid]]: members holding data for pid, ascending. */
   readonly holders: Uint16Array;
   readonly holderCount: Uint16Array;
@@ -538,10 +538,7 @@ function decidePartition(map: PartitionMap, a: OwnershipArrays, s: Scratch, pid:
   for (let k = hBase; k < hEnd; k++) {
     const i = s.holders[k]!;
     const f = flags[base + i]!;
-    if ((f & F_FULL) === 0) continue;
-    fullCopies++;
-    // A carried, in-line full copy vouches for partial copies of its line.
-    if ((f & (F_CURRENT | F_UNMERGED)) === 0) s.lineSeen[s.lineOf[i]!] = pid;
+    if (f & F_FULL) fullCopies++;
   }
   for (let k = 0; k < r; k++) flags[base + table[row + k]!]! |= F_SUCCESSION;
 
@@ -560,13 +557,10 @@ function decidePartition(map: PartitionMap, a: OwnershipArrays, s: Scratch, pid:
   for (let k = hBase; k < hEnd; k++) {
     const i = s.holders[k]!;
     const f = flags[base + i]!;
-    let needsMerge = false;
-    if (i !== am && (f & F_CURRENT) === 0) {
-      if (f & F_UNMERGED) needsMerge = true;
-      else if (f & F_FULL) needsMerge = s.lineOf[i] !== primary;
-      else needsMerge = s.lineSeen[s.lineOf[i]!] !== pid;
-    }
-    const inLine = i === am || (f & F_CURRENT) !== 0 || (!needsMerge && (f & F_UNMERGED) === 0 && s.lineOf[i] === primary);
+    // A carried copy is in line only if it is of the primary line (an unmerged copy is of none).
+    const carriedInLine = (f & F_UNMERGED) === 0 && s.lineOf[i] === primary;
+    const inLine = i === am || (f & F_CURRENT) !== 0 || carriedInLine;
+    const needsMerge = !inLine;
     flags[base + i] = f | (needsMerge ? F_NEEDS_MERGE : 0) | (inLine ? F_IN_LINE : 0);
     merging ||= needsMerge;
   }

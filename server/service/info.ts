@@ -42,6 +42,8 @@ export interface InfoContext {
   readonly stats: ServiceStats;
   readonly now: () => number;
   readonly version: string;
+  /** Extra counters (migrations) merged into `statistics`. */
+  readonly extraStats?: () => Record<string, number>;
 }
 
 /** Answers each command in order. */
@@ -145,6 +147,7 @@ function statistics(ctx: InfoContext): string {
     proxy_failures: s.proxyFailures,
     replica_writes: s.replicaWrites,
     replica_write_failures: s.replicaWriteFailures,
+    ...(ctx.extraStats?.() ?? {}),
   });
 }
 

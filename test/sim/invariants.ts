@@ -21,6 +21,8 @@ import {
 } from "../../server/core/membership.js";
 
 /** What the checker needs from the simulator. */
+import { computePartitionMap } from "../../server/core/partition-map.js";
+
 export interface CheckedNode {
   readonly id: NodeId;
   readonly state: MembershipState;
@@ -47,6 +49,31 @@ function strictlyDescending(ids: readonly NodeId[]): boolean {
   return true;
 }
 
+/** Successions whose partition map was already checked (the map is a pure function of it). */
+const checkedMaps = new Map<string, string | undefined>();
+
+/**
+ * The partition map every member computes from an installed succession (RF 2): every partition
+ * has a master and a replica, distinct, all members of the cluster. Returns a violation or
+ * undefined. Members agree on the map because they agree on the succession (checked above) and
+ * the map is a pure function of it; this checks the map itself leaves no partition unowned.
+ */
+function mapViolation(succession: readonly NodeId[]): string | undefined {
+  const key = succession.join(" ");
+  if (checkedMaps.has(key)) return checkedMaps.get(key);
+  const map = computePartitionMap(succession, 2);
+  const members = new Set(succession);
+  let violation: string | undefined;
+  for (let pid = 0; pid < 4096 && !violation; pid++) {
+    const holders = map.succession(pid);
+    if (holders.length !== Math.min(2, succession.length) || new Set(holders).size !== holders.length || !holders.every((h) => members.has(h))) {
+      violation = `partition ${pid} of [${key}] has holders [${holders.join(" ")}]`;
+    }
+  }
+  checkedMaps.set(key, violation);
+  return violation;
+}
+
 export class InvariantChecker {
   /** Every cluster key ever installed, by anyone. */
   readonly keys = new Map<string, KeyRecord>();
@@ -68,6 +95,8 @@ export class InvariantChecker {
       if (effect.kind === "install") {
         const tag = `${node.id} installed ${effect.clusterKey} gen ${effect.generation} [${effect.succession.join(" ")}]`;
         if (!strictlyDescending(effect.succession) || !effect.succession.includes(node.id)) fail("install-shape", tag);
+        const bad = mapViolation(effect.succession);
+        if (bad) fail("partition-owned", `${tag}: ${bad}`);
         if (previous !== null && effect.generation <= previous.generation) {
           fail("generation", `${tag}, after generation ${previous.generation}`);
         }

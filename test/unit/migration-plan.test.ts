@@ -267,7 +267,10 @@ describe("nextMoves", () => {
 // ---------------------------------------------------------------------------------------------
 
 /** Partitions whose records the model tracks token by token (holdings cover all 4096). */
-/** Set TRACE_PID to print the model's view of one partition each round; MODEL_RUNS for a longer hunt. */
+/**
+ * Set TRACE_PID to print the model's view of one partition each round; MODEL_RUNS (and MODEL_SEED,
+ * which also skips shrinking) for a longer hunt.
+ */
 const TRACE_PID = Number(process.env.TRACE_PID ?? -1);
 const MODEL_RUNS = Number(process.env.MODEL_RUNS ?? 20);
 const TRACKED = [0, 1, 2, 3, 511, 1024, 2047, 2048, 3000, 4095];
@@ -667,12 +670,16 @@ describe("model: rounds of planned moves converge without losing a write", () =>
       idsArb(1, 4), fc.integer({ min: 1, max: 3 }), fc.integer(),
       fc.array(fc.tuple(eventArb, fc.integer({ min: 0, max: 3 })), { minLength: 1, maxLength: 6 }),
       (ids, rf, seed, events) => runModel(ids, rf, seed, events),
-    ), { numRuns: MODEL_RUNS });
+    ), { numRuns: MODEL_RUNS, ...(process.env.MODEL_SEED === undefined ? {} : { seed: Number(process.env.MODEL_SEED), endOnFailure: true }) });
   }, 120_000);
 
   it("regression: counterexamples found by the model", () => {
     runModel(["1", "2", "17CF0", "3568E"], 1, -1353417160, [
       [{ kind: "crash", pick: 835779799 }, 3], [{ kind: "split", pick: 3 }, 1], [{ kind: "join" }, 0], [{ kind: "split", pick: 0 }, 1],
+    ]);
+    runModel(["C743F", "F115D", "A8C8E"], 2, 1099187025, [
+      [{ kind: "split", pick: 871725088 }, 0], [{ kind: "restart", pick: 2147483625 }, 0], [{ kind: "split", pick: 2147483622 }, 2],
+      [{ kind: "join" }, 3], [{ kind: "restart", pick: 1 }, 1],
     ]);
   });
 });

@@ -160,13 +160,9 @@ function naiveDecide(map: PartitionMap, holdings: ReadonlyMap<string, Holdings>,
     const c = copy(id);
     if (!c.full && !c.partial) continue;
     let merge = false;
-    if (id !== actingMaster && !c.current) {
-      if (c.unmerged) merge = true;
-      else if (c.full) merge = lineOf(id) !== primary;
-      else merge = !map.nodes.some((o) => carriedFull(o) && !copy(o).unmerged && lineOf(o) === lineOf(id));
-    }
+    if (id !== actingMaster && !c.current) merge = c.unmerged || lineOf(id) !== primary;
     if (merge) needsMerge.add(id);
-    if (id === actingMaster || c.current || (!merge && lineOf(id) === primary)) inLine.add(id);
+    else inLine.add(id);
   }
   const readable = (id: string): boolean => effectiveFull(id) && !needsMerge.has(id);
   const claimants = [actingMaster, ...succession.filter((id) => id !== actingMaster && readable(id))];
@@ -409,7 +405,7 @@ describe("computeOwnership: cases", () => {
     expect(after.inLine(pid, second)).toBe(true);
   });
 
-  it("a partial copy merges only when no full copy of its own line vouches for it", () => {
+  it("a partial copy merges unless it is of the primary line, even when a full copy of its line will merge", () => {
     const map = computePartitionMap(ids, 1);
     const pid = 11;
     const master = map.master(pid);
@@ -423,6 +419,13 @@ describe("computeOwnership: cases", () => {
     expect(make("K1").dropSafe(pid, x)).toBe(true);
     expect(make("K2").needsMerge(pid, x)).toBe(true);
     expect(make("K2").dropSafe(pid, x)).toBe(false);
+    // y holds a full copy of K2 (another line): x's partial K2 copy merges anyway.
+    const withVoucher = computeOwnership(map, new Map<string, Holdings>([
+      [master, { node: master, lastClusterKey: "K1", full: partitionBitmapOf([pid]) }],
+      [x, { node: x, lastClusterKey: "K2", full: emptyPartitionBitmap(), partial: partitionBitmapOf([pid]) }],
+      [y, { node: y, lastClusterKey: "K2", full: partitionBitmapOf([pid]) }],
+    ]));
+    expect([withVoucher.needsMerge(pid, x), withVoucher.needsMerge(pid, y)]).toEqual([true, true]);
   });
 
   it("checks its arguments: every member announced, bitmaps of 512 bytes, partition ids in range", () => {
