@@ -4,6 +4,7 @@
  *
  *   npm run bench -- [--seconds 5] [--workers 64] [--runs 3] [--records 10000] [--value-bytes 100]
  *                    [--storage lmdb|memory] [--port P (use a running node instead of starting one)]
+ *                    [--conns N] [--in-flight N] (our client's connections per node, requests per connection)
  *
  * Each run: `workers` closed-loop workers, each awaiting one request at a time; first a put
  * phase over `records` keys, then a get phase, each `seconds` long. Prints ops/s and p50/p99
@@ -28,6 +29,8 @@ const { values: args } = parseArgs({
     "value-bytes": { type: "string", default: "100" },
     storage: { type: "string", default: "lmdb" },
     port: { type: "string" },
+    conns: { type: "string" },
+    "in-flight": { type: "string" },
   },
 });
 const SECONDS = Number(args.seconds);
@@ -44,7 +47,11 @@ interface Driver {
 }
 
 async function ours(port: number): Promise<Driver> {
-  const client = await new Client({ hosts: `127.0.0.1:${port}` }).connect();
+  const client = await new Client({
+    hosts: `127.0.0.1:${port}`,
+    ...(args.conns ? { maxConnsPerNode: Number(args.conns) } : {}),
+    ...(args["in-flight"] ? { inFlightPerConnMax: Number(args["in-flight"]) } : {}),
+  }).connect();
   return {
     name: "shoal client",
     put: (i) => client.put(new Key("test", "bench", i), { v: VALUE }),
