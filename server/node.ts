@@ -96,6 +96,7 @@ export class ShoalNode {
     const tx: TransactionContext = {
       namespaces: this.namespaces, locks: new KeyLocks(), stats: this.stats, now: this.now,
       log: this.log.child({ module: "transaction" }), cluster, peers: this.fabric,
+      onReplicaData: (ns, pid) => this.rebalancer?.noteReplicaData(ns, pid),
     };
     this.fabric.handle(FabricRequest.PROXY, (payload) => handleProxy(payload, tx));
     this.fabric.handle(FabricRequest.REPLICA_WRITE, (payload) => applyReplicaWrite(payload, tx));

@@ -71,12 +71,15 @@ export class ClusterState implements ClusterView, ClusterRouting {
    * announced what it holds). Every change bumps partition-generation so clients refetch.
    */
   setOwnership(nsName: string, own: Ownership | null): void {
+    const ns = this.namespaces.get(nsName);
+    const before = ns ? this.replicas(ns) : "";
     if (own) {
       this.ownership.set(nsName, own);
       this.lastOwnership.set(nsName, own);
     } else this.ownership.delete(nsName);
     this.replicasCache.delete(nsName);
-    this.partitionGen++;
+    // Clients refetch `replicas` on every bump: bump only when this node's claims changed.
+    if (!ns || this.replicas(ns) !== before) this.partitionGen++;
   }
 
   /** Call when an endpoint may have changed (heartbeats). */

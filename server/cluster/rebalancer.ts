@@ -18,7 +18,7 @@
 import { recordBytes, supersedes } from "../core/record-rules.js";
 import { MoveKind, Move, moveKey, nextMoves, planMigrations, migrationLimits, MigrationLimits } from "../core/migration-plan.js";
 import {
-  bootHoldings, computeOwnership, emptyPartitionBitmap, Holdings, HoldingsEvent, nextHoldings, Ownership,
+  bootHoldings, computeOwnership, emptyPartitionBitmap, hasPartition, Holdings, HoldingsEvent, nextHoldings, Ownership,
 } from "../core/partition-ownership.js";
 import { PARTITION_COUNT } from "../../client/protocol/constants.js";
 import { KvError } from "../../client/protocol/errors.js";
@@ -116,6 +116,16 @@ export class Rebalancer {
     fabric.handle(RebalanceRequest.HOLDINGS, (payload, from) => this.onHoldings(from, payload));
     fabric.handle(RebalanceRequest.CHUNK, (payload, from) => this.onChunk(from, payload));
     fabric.handle(RebalanceRequest.FILL_EMPTY, (payload) => this.onFillEmpty(payload));
+  }
+
+  /**
+   * A replica write stored data for `pid`. If this node holds nothing of it yet, the copy is now
+   * partial (a fill in progress), so that it is merged or dropped like any other copy.
+   */
+  noteReplicaData(nsName: string, pid: number): void {
+    const st = this.ns.get(nsName);
+    if (!st || hasPartition(st.self.full, pid) || hasPartition(st.self.partial, pid)) return;
+    this.change(nsName, { kind: "fill-started", pids: [pid] });
   }
 
   /** A new cluster was installed (called after ClusterState.install). */

@@ -19,8 +19,7 @@
  *
  * Invariants (property-tested in test/unit/migration-plan.test.ts):
  *   - minimal: fills go only from the acting master to non-full succession nodes; a full node never
- *     receives a fill, and a node whose map position did not change and that holds p in full moves
- *     nothing;
+ *     receives a fill, and a settled cluster (every succession full and in line) plans nothing;
  *   - merges go only from a copy of another line to the acting master;
  *   - a node waiting to merge its copy is not filled until the merge completed (merge, then fill);
  *   - deterministic order: first partitions with fewer than R full succession copies, fewest full

@@ -60,10 +60,14 @@
  * each record that wins is replicated to the other write targets, so filling and replica copies
  * see it. On a cluster change the node announces `nextHoldings(h, cluster-entered)` with the
  * Ownership it last computed: copies known to be in line take the old cluster's key, the rest
- * become `unmerged`. A node never needs more state than this to keep data from being lost.
+ * become `unmerged`. A node that stores a replicated write for a partition it holds nothing of
+ * records `fill-started` (it now holds data, so it will be dropped or filled, never orphaned).
+ * That is all the state a node needs: the model test checks that no acknowledged write is lost.
  *
  * Layout: one flags byte per (partition, member), row-major by partition, plus per-partition
- * arrays; write targets in CSR form. Cost O(4096 · N); ~1–2 ms at N = 32, rf 3 (test prints it).
+ * arrays; write targets in CSR form. While building, a per-partition list of the members holding
+ * data lets each partition visit only its holders and succession. Cost O(4096 · (R + holders) +
+ * bitmap bytes); ~1–2 ms at N = 32, rf 3 (the test prints it).
  *
  *     flags[pid * N + i]     FULL CURRENT PARTIAL UNMERGED SUCC EFFECTIVE_FULL NEEDS_MERGE IN_LINE
  *     claimPos[pid * N + i]  0 = claims master, 1.. replica index, 0xff = claims nothing
@@ -163,7 +167,7 @@ export interface Holdings {
 export type HoldingsEvent =
   /** A new cluster was installed. `lastOwnership`: the last Ownership computed in the one just left. */
   | { readonly kind: "cluster-entered"; readonly previousClusterKey: string | null; readonly lastOwnership: Ownership | null }
-  /** The first chunk of a fill arrived: the copy is partial and in line. */
+  /** The first chunk of a fill, or a replicated write, arrived for a partition held in nothing: partial, in line. */
   | { readonly kind: "fill-started"; readonly pids: readonly number[] }
   /** A fill completed: full and in line. */
   | { readonly kind: "fill-completed"; readonly pids: readonly number[] }

@@ -8,6 +8,7 @@
  * the same KeyLocks as client writes.
  */
 import { DIGEST_BYTES } from "../../client/protocol/constants.js";
+import { partitionId } from "../../client/protocol/digest.js";
 import { KvError } from "../../client/protocol/errors.js";
 import { ResultCode } from "../../client/protocol/result-code.js";
 import { supersedes } from "../core/record-rules.js";
@@ -23,6 +24,7 @@ export async function applyReplicaWrite(payload: unknown, ctx: TransactionContex
   if (digest.length !== DIGEST_BYTES) throw new KvError(ResultCode.PARAMETER, "replica write with a bad digest");
   const record = p!.r === null || p!.r === undefined ? null : normaliseRecord(p!.r);
   ctx.stats.replicaWrites++;
+  ctx.onReplicaData?.(ns.name, partitionId(digest));
   return ctx.locks.run(lockKey(ns.name, digest), async () => {
     if (record === null) return ns.store.remove(digest);
     if (!supersedes(record, ns.store.get(digest, 0))) return false;

@@ -35,6 +35,8 @@ export interface TransactionContext {
   /** Absent on a node that is not clustered (tests): everything is local. */
   readonly cluster?: ClusterRouting;
   readonly peers?: PeerTransport;
+  /** Called when a replica write stores data for a partition (the rebalancer tracks holdings). */
+  readonly onReplicaData?: (ns: string, pid: number) => void;
 }
 
 /** What transactions need of the fabric. */

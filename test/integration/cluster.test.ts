@@ -15,7 +15,7 @@ import { computePartitionId } from "./cluster-helpers.js";
 import { computePartitionMap } from "../../server/core/partition-map.js";
 import { LmdbEnvironment } from "../../server/storage/lmdb-store.js";
 import { Aerospike, officialClient } from "../compat/aerospike.js";
-import { cleanup, NodeProcess, startCluster, statistics, waitFor } from "./harness.js";
+import { cleanup, NodeProcess, startCluster, statistics, waitFor, waitForSettled } from "./harness.js";
 
 const RECORDS = 10_000;
 let nodes: NodeProcess[];
@@ -25,7 +25,8 @@ beforeAll(async () => {
   const t0 = Date.now();
   nodes = await startCluster(3);
   formedMs = Date.now() - t0;
-  console.log(`cold start: 3 processes spawned to one cluster of 3 in ${formedMs} ms`);
+  await waitForSettled(nodes);
+  console.log(`cold start: 3 processes spawned to one cluster of 3 in ${formedMs} ms, settled after ${Date.now() - t0} ms`);
 }, 60_000);
 
 afterAll(async () => {
@@ -43,6 +44,7 @@ describe("a 3-node cluster", () => {
     const client = await new Client({ hosts: `127.0.0.1:${nodes[0]!.servicePort}` }).connect();
     try {
       await waitFor(() => client.nodes().length === 3 && client.health().namespaces.test?.partitionsWithoutMaster === 0, 10_000, "client to see 3 nodes");
+      await new Promise((r) => setTimeout(r, 1200)); // one more tend: the client has the settled map
       expect(client.nodes().map((n) => n.name).sort()).toEqual(nodes.map((n) => n.nodeId).sort());
       const before = await proxies();
       for (let start = 0; start < RECORDS; start += 500) {
@@ -60,6 +62,7 @@ describe("a 3-node cluster", () => {
     const client = await officialClient(nodes[1]!.servicePort);
     try {
       await waitFor(() => client.getNodes().length === 3, 10_000, "official client to see 3 nodes");
+      await new Promise((r) => setTimeout(r, 1200));
       const before = await proxies();
       for (let start = 0; start < 2000; start += 50) {
         await Promise.all(Array.from({ length: 50 }, (_, j) => client.put(new Aerospike.Key("test", "c", start + j), { v: start + j, o: 1 })));

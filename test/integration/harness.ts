@@ -185,6 +185,24 @@ export async function waitForClusterSize(nodes: NodeProcess[], n: number, timeou
   }, timeoutMs, `a cluster of ${n}`);
 }
 
+/**
+ * Waits until no node has migrations left or running and every node's partition-generation stayed
+ * the same over two polls: ownership has settled, and a client that tends now sees the final map.
+ */
+export async function waitForSettled(nodes: NodeProcess[], timeoutMs = 30_000): Promise<void> {
+  let last = "";
+  await waitFor(async () => {
+    const answers = await Promise.all(nodes.map((n) => info(n.servicePort, ["statistics", "partition-generation"]).catch(() => undefined)));
+    if (answers.some((a) => a === undefined)) return false;
+    const busy = answers.some((a) => /migrate_partitions_(remaining|in_progress)=[1-9]/.test(a!.get("statistics") ?? ""));
+    const gens = answers.map((a) => a!.get("partition-generation")).join(",");
+    const settled = !busy && gens === last;
+    last = gens;
+    if (!settled) await new Promise((r) => setTimeout(r, 200));
+    return settled;
+  }, timeoutMs, "migrations to settle");
+}
+
 /** Runs the CLI to completion (for config error tests). */
 export function runCli(args: string[], env: Record<string, string> = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
