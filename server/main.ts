@@ -104,7 +104,7 @@ async function runInfo(argv: string[]): Promise<number> {
       if (m) port = Number(m[2]);
     } else commands.push(a);
   }
-  if (commands.length === 0) commands.push("node", "build", "cluster-name", "namespaces", "statistics");
+  if (commands.length === 0) commands.push("node", "build", "cluster-name", "cluster-size", "peers-clear-std", "namespaces", "statistics");
   const reply = await infoRequest(host, port, commands);
   for (const [k, v] of reply) process.stdout.write(`${k}\t${v}\n`);
   return 0;
