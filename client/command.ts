@@ -42,7 +42,6 @@ import { describeResultCode, fromResultCode, parameterError } from "./errors.js"
 import { Key } from "./key.js";
 import { Operation, binParticle, validateBinName } from "./operations.js";
 import {
-  BasePolicy,
   ExistsPolicy,
   OperatePolicy,
   ReadPolicy,

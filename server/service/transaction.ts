@@ -16,7 +16,7 @@ import {
 import { computeDigestFromParticle } from "../../client/protocol/digest.js";
 import { KvError } from "../../client/protocol/errors.js";
 import { writeProtoHeader } from "../../client/protocol/frame.js";
-import { AsMessage, decodeMessage, findField } from "../../client/protocol/message.js";
+import { AsMessage, decodeMessage, emptyMessage, encodeMessage, findField } from "../../client/protocol/message.js";
 import { partitionId } from "../../client/protocol/digest.js";
 import { ResultCode } from "../../client/protocol/result-code.js";
 import type { ClusterRouting } from "../cluster/cluster-state.js";
@@ -68,32 +68,12 @@ export function headerReply(resultCode: number, generation = 0, voidTime = 0, in
   return buf;
 }
 
-/** A reply frame carrying bins as READ ops. */
+/** A reply frame carrying bins as READ ops (the shared codec writes the op layout). */
 export function binsReply(generation: number, voidTime: number, bins: readonly ReplyBin[]): Buffer {
-  let size = MSG_HEADER_BYTES;
-  const names = bins.map((b) => Buffer.from(b.name, "utf8"));
-  for (let i = 0; i < bins.length; i++) size += 8 + names[i]!.length + bins[i]!.data.length;
-  const buf = Buffer.allocUnsafe(PROTO_HEADER_BYTES + size);
-  writeProtoHeader(buf, 0, ProtoType.MSG, size);
-  buf.fill(0, 8, 8 + MSG_HEADER_BYTES);
-  buf[8] = MSG_HEADER_BYTES;
-  buf.writeUInt32BE(generation >>> 0, 14);
-  buf.writeUInt32BE(voidTime >>> 0, 18);
-  buf.writeUInt16BE(bins.length, 28);
-  let p = PROTO_HEADER_BYTES + MSG_HEADER_BYTES;
-  for (let i = 0; i < bins.length; i++) {
-    const bin = bins[i]!;
-    const name = names[i]!;
-    buf.writeUInt32BE(4 + name.length + bin.data.length, p);
-    buf[p + 4] = OpType.READ;
-    buf[p + 5] = bin.type;
-    buf[p + 6] = 0;
-    buf[p + 7] = name.length;
-    name.copy(buf, p + 8);
-    bin.data.copy(buf, p + 8 + name.length);
-    p += 8 + name.length + bin.data.length;
-  }
-  return buf;
+  return encodeMessage({
+    ...emptyMessage(), generation, recordTtl: voidTime,
+    ops: bins.map((b) => ({ op: OpType.READ, particleType: b.type, name: b.name, data: b.data })),
+  });
 }
 
 interface Located {
