@@ -53,5 +53,6 @@ export function normaliseRecord(r: unknown): StoredRecord {
     setName: rec.setName ?? "",
     ...(rec.userKey ? { userKey: { type: rec.userKey.type, data: asBuffer(rec.userKey.data) } } : {}),
     bins: rec.bins.map((b) => ({ name: b.name, type: b.type, data: asBuffer(b.data) })),
+    ...(rec.tombstone === true ? { tombstone: true } : {}),
   };
 }

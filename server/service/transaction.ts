@@ -20,7 +20,7 @@ import { AsMessage, decodeMessage, emptyMessage, encodeMessage, findField } from
 import { partitionId } from "../../client/protocol/digest.js";
 import { ResultCode } from "../../client/protocol/result-code.js";
 import type { ClusterRouting } from "../cluster/cluster-state.js";
-import { applyDelete, applyRead, applyWrite, RecordCommand, RecordOutcome, ReplyBin } from "../core/record-rules.js";
+import { applyDelete, applyRead, applyWrite, citrusleafNow, nextGeneration, RecordCommand, RecordOutcome, ReplyBin } from "../core/record-rules.js";
 import type { StoredKey, StoredRecord } from "../storage/record-store.js";
 import { KeyLocks } from "./key-lock.js";
 import type { Namespace } from "./namespace.js";
@@ -158,7 +158,7 @@ export function handleMessage(body: Buffer, ctx: TransactionContext, hops = 0): 
 
 function read(loc: Located, ctx: TransactionContext): Buffer {
   ctx.stats.reads++;
-  const existing = loc.ns.store.get(loc.digest, ctx.now());
+  const existing = live(loc.ns.store.get(loc.digest, ctx.now()));
   const outcome = applyRead(existing, loc.cmd);
   if (outcome.kind === "error") {
     if (outcome.resultCode === ResultCode.NOT_FOUND) ctx.stats.readsNotFound++;
@@ -172,7 +172,8 @@ function read(loc: Located, ctx: TransactionContext): Buffer {
 async function write(loc: Located, ctx: TransactionContext): Promise<Buffer> {
   const { ns, digest, cmd } = loc;
   const now = ctx.now();
-  const existing = ns.store.get(digest, now);
+  const stored = ns.store.get(digest, now);
+  const existing = live(stored);
   let outcome: RecordOutcome;
   if (cmd.info2 & Info2.DELETE) {
     ctx.stats.deletes++;
@@ -186,20 +187,53 @@ async function write(loc: Located, ctx: TransactionContext): Promise<Buffer> {
     if (outcome.resultCode !== ResultCode.NOT_FOUND) ctx.stats.recordError(outcome.resultCode);
     return headerReply(outcome.resultCode);
   }
-  const local = outcome.change === "put" ? ns.store.put(digest, outcome.record!)
-    : outcome.change === "delete" ? ns.store.remove(digest) : undefined;
+  let record = outcome.record;
+  let generation = outcome.generation;
+  if (outcome.change === "put" && stored?.tombstone) {
+    // Re-created over a tombstone: its generation continues past the tombstone's, so every copy
+    // (and any migration) sees the new record supersede the delete.
+    record = { ...record!, generation: nextGeneration(stored.generation), lastUpdateMs: Math.max(record!.lastUpdateMs, stored.lastUpdateMs + 1) };
+    generation = record.generation;
+  } else if (outcome.change === "delete") {
+    record = tombstoneOf(existing!, now);
+  }
+  const local = record && outcome.change !== "none" ? ns.store.put(digest, record) : undefined;
   if (local) {
-    const replicas = replicate(loc, outcome.change === "put" ? outcome.record! : null, ctx);
+    const replicas = replicate(loc, record!, ctx);
     await local;
     // Commit level "all" (the default): acknowledge once every replica applied the write.
     if (!(cmd.info3 & Info3.COMMIT_MASTER)) await replicas;
   }
-  if (outcome.bins.length === 0) return headerReply(ResultCode.OK, outcome.generation, outcome.voidTime);
-  return binsReply(outcome.generation, outcome.voidTime, outcome.bins);
+  if (outcome.bins.length === 0) return headerReply(ResultCode.OK, generation, outcome.voidTime);
+  return binsReply(generation, outcome.voidTime, outcome.bins);
+}
+
+/** How long a tombstone is kept before the expiry sweeper reclaims it, seconds. */
+export const TOMBSTONE_RETAIN_SEC = 24 * 3600;
+
+/** The stored record as the rules see it: a tombstone is no record. */
+function live(r: StoredRecord | undefined): StoredRecord | undefined {
+  return r?.tombstone ? undefined : r;
+}
+
+/**
+ * The tombstone a delete leaves. It is reclaimed by the expiry sweeper after
+ * TOMBSTONE_RETAIN_SEC: long enough for every holder to have it and for any migration or
+ * returning node within that window to be overruled by it.
+ */
+export function tombstoneOf(deleted: StoredRecord, nowMs: number): StoredRecord {
+  return {
+    generation: nextGeneration(deleted.generation),
+    lastUpdateMs: Math.max(nowMs, deleted.lastUpdateMs + 1),
+    voidTime: citrusleafNow(nowMs) + TOMBSTONE_RETAIN_SEC,
+    setName: deleted.setName,
+    bins: [],
+    tombstone: true,
+  };
 }
 
 /** Sends the record to every other node that must hold it; resolves when all answered. */
-async function replicate(loc: Located, record: StoredRecord | null, ctx: TransactionContext): Promise<void> {
+async function replicate(loc: Located, record: StoredRecord, ctx: TransactionContext): Promise<void> {
   if (!ctx.cluster || !ctx.peers) return;
   const self = ctx.cluster.selfId;
   const targets = ctx.cluster.route(loc.ns, loc.pid).targets.filter((t) => t !== self);

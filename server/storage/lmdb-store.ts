@@ -43,6 +43,8 @@ import { isExpired, RecordStore, StoredBin, StoredEntry, StoredKey, StoredRecord
 export const KEY_BYTES = 2 + DIGEST_BYTES;
 /** Version tag in front of every value; bump when the layout changes. */
 const FORMAT_V1 = 1;
+/** Same layout as format 1, marking a tombstone (no bins). */
+const FORMAT_TOMBSTONE = 2;
 /** Array slots before the first bin (format, voidTime, gen, lut, set, keyType, keyData). */
 const HEADER_SLOTS = 7;
 /** Named databases an environment may hold (Aerospike allows 32 namespaces per cluster). */
@@ -69,7 +71,7 @@ function partitionBounds(pid: number): { start: Buffer; end: Buffer } {
 }
 
 function encodeRecord(packr: Packr, r: StoredRecord): Buffer {
-  const slots: unknown[] = [FORMAT_V1, r.voidTime, r.generation, r.lastUpdateMs, r.setName,
+  const slots: unknown[] = [r.tombstone ? FORMAT_TOMBSTONE : FORMAT_V1, r.voidTime, r.generation, r.lastUpdateMs, r.setName,
     r.userKey?.type ?? null, r.userKey?.data ?? null];
   for (const bin of r.bins) slots.push(bin.name, bin.type, bin.data);
   return packr.pack(slots);
@@ -78,7 +80,7 @@ function encodeRecord(packr: Packr, r: StoredRecord): Buffer {
 /** `bytes` must be owned by the caller: the record's buffers are views into it. */
 function decodeRecord(packr: Packr, bytes: Buffer): StoredRecord {
   const slots: unknown = packr.unpack(bytes);
-  assert(Array.isArray(slots) && slots[0] === FORMAT_V1, "stored value is not a format-1 record");
+  assert(Array.isArray(slots) && (slots[0] === FORMAT_V1 || slots[0] === FORMAT_TOMBSTONE), "stored value is not a format-1 record");
   assert((slots.length - HEADER_SLOTS) % 3 === 0, "stored record has a truncated bin");
   const bins: StoredBin[] = [];
   for (let i = HEADER_SLOTS; i < slots.length; i += 3) {
@@ -91,6 +93,7 @@ function decodeRecord(packr: Packr, bytes: Buffer): StoredRecord {
     setName: slots[4] as string,
     bins,
   };
+  if (slots[0] === FORMAT_TOMBSTONE) (record as { tombstone?: boolean }).tombstone = true;
   // Absent rather than undefined, as it was written (assigned here to keep one literal shape).
   if (slots[5] !== null) (record as { userKey?: StoredKey }).userKey = { type: slots[5] as number, data: slots[6] as Buffer };
   assertStoredRecord(record);

@@ -102,7 +102,8 @@ export function copyRecord(record: StoredRecord): StoredRecord {
     bins,
   };
   const key = record.userKey;
-  return key === undefined ? base : { ...base, userKey: { type: key.type, data: take(key.data) } };
+  const copy: StoredRecord = key === undefined ? base : { ...base, userKey: { type: key.type, data: take(key.data) } };
+  return record.tombstone ? { ...copy, tombstone: true } : copy;
 }
 
 interface Slot {

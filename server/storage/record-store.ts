@@ -45,6 +45,12 @@ export interface StoredRecord {
   readonly setName: string;
   readonly userKey?: StoredKey;
   readonly bins: readonly StoredBin[];
+  /**
+   * A delete's marker: no bins, a generation above the deleted record's, a void time that makes
+   * the expiry sweeper reclaim it later. It migrates and replicates like a record, so an older
+   * copy elsewhere can never bring the record back. Readers treat it as "not found".
+   */
+  readonly tombstone?: boolean;
 }
 
 /** One entry of a partition range read. */
