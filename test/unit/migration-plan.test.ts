@@ -18,6 +18,7 @@
  */
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
+import { idsArb, prng, randomBitmap } from "./fixtures/ownership-fixtures.js";
 import { PARTITION_COUNT } from "../../client/protocol/constants.js";
 import { compareNodeIds } from "../../server/core/membership.js";
 import { computePartitionMap, type PartitionMap } from "../../server/core/partition-map.js";
@@ -37,27 +38,6 @@ import {
 function check(ok: boolean, what: string): void {
   if (!ok) throw new Error(`check failed: ${what}`);
 }
-
-/** mulberry32 (seeded by fast-check). */
-function prng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(s ^ (s >>> 15), s | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
-  };
-}
-
-function randomBitmap(rand: () => number, density: number): Uint8Array {
-  const pids: number[] = [];
-  for (let pid = 0; pid < PARTITION_COUNT; pid++) if (density > 0 && rand() < density) pids.push(pid);
-  return partitionBitmapOf(pids);
-}
-
-const idsArb = (min: number, max: number) =>
-  fc.uniqueArray(fc.integer({ min: 1, max: 0xfffff }), { minLength: min, maxLength: max })
-    .map((values) => values.map((v) => v.toString(16).toUpperCase()));
 
 interface RandomCluster {
   readonly map: PartitionMap;

@@ -14,6 +14,7 @@
  */
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
+import { idsArb, prng, randomBitmap } from "./fixtures/ownership-fixtures.js";
 import { PARTITION_COUNT } from "../../client/protocol/constants.js";
 import { computePartitionMap, type PartitionMap } from "../../server/core/partition-map.js";
 import {
@@ -38,28 +39,6 @@ function checkSame<T>(actual: T, expected: T, what: string): void {
   const e = JSON.stringify(expected);
   if (a !== e) throw new Error(`check failed: ${what}: got ${a}, expected ${e}`);
 }
-
-/** mulberry32: a small seeded generator for bitmaps (fast-check picks the seed). */
-function prng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(s ^ (s >>> 15), s | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
-  };
-}
-
-function randomBitmap(rand: () => number, density: number): Uint8Array {
-  const pids: number[] = [];
-  for (let pid = 0; pid < PARTITION_COUNT; pid++) if (density > 0 && rand() < density) pids.push(pid);
-  return partitionBitmapOf(pids);
-}
-
-/** Canonical node ids (no leading zeros), distinct. */
-const idsArb = (min: number, max: number) =>
-  fc.uniqueArray(fc.integer({ min: 1, max: 0xfffff }), { minLength: min, maxLength: max })
-    .map((values) => values.map((v) => v.toString(16).toUpperCase()));
 
 const DENSITIES = [0, 0.02, 0.3, 0.8, 1] as const;
 
