@@ -12,22 +12,16 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Client, Key } from "../../client/index.js";
 import { Aerospike, officialClient } from "../compat/aerospike.js";
-import { cleanup, info, NodeProcess, startCluster, startNode, statistics, waitFor, waitForClusterSize } from "./harness.js";
+import { info, NodeProcess, startNode, statistics, waitFor, waitForClusterSize, startClusterWithClient, stopClusterWithClient } from "./harness.js";
 
 let nodes: NodeProcess[];
 let client: Client;
 
 beforeAll(async () => {
-  nodes = await startCluster(3);
-  client = await new Client({ hosts: `127.0.0.1:${nodes[0]!.servicePort}` }).connect();
-  await waitFor(() => client.nodes().length === 3, 10_000, "client to see 3 nodes");
+  ({ nodes, client } = await startClusterWithClient(3));
 }, 60_000);
 
-afterAll(async () => {
-  await client?.close();
-  await Promise.all((nodes ?? []).map((n) => n.stop()));
-  cleanup();
-});
+afterAll(() => stopClusterWithClient(nodes, client));
 
 /** Partitions for which some live node claims master, and the cluster sizes they report. */
 async function masterCoverage(live: NodeProcess[]): Promise<{ covered: number; sizes: string[] }> {

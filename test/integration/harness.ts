@@ -13,6 +13,7 @@ import os from "node:os";
 import path from "node:path";
 import readline from "node:readline";
 import { fileURLToPath } from "node:url";
+import { Client } from "../../client/index.js";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 export const MAIN = path.join(ROOT, "dist/server/main.js");
@@ -201,6 +202,22 @@ export async function waitForSettled(nodes: NodeProcess[], timeoutMs = 30_000): 
     if (!settled) await new Promise((r) => setTimeout(r, 200));
     return settled;
   }, timeoutMs, "migrations to settle");
+}
+
+/** A settled cluster of `n` nodes and our client, seeded with node 0, seeing all of them. */
+export async function startClusterWithClient(n: number, opts: StartOptions = {}): Promise<{ nodes: NodeProcess[]; client: Client }> {
+  const nodes = await startCluster(n, opts);
+  await waitForSettled(nodes);
+  const client = await new Client({ hosts: `127.0.0.1:${nodes[0]!.servicePort}` }).connect();
+  await waitFor(() => client.nodes().length === n, 10_000, `client to see ${n} nodes`);
+  return { nodes, client };
+}
+
+/** Closes the client, stops every node, removes temp dirs (afterAll of cluster tests). */
+export async function stopClusterWithClient(nodes: NodeProcess[] | undefined, client: Client | undefined): Promise<void> {
+  await client?.close();
+  await Promise.all((nodes ?? []).map((node) => node.stop()));
+  cleanup();
 }
 
 /** Runs the CLI to completion (for config error tests). */

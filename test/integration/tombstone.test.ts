@@ -10,23 +10,16 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Client, Key } from "../../client/index.js";
 import { computePartitionMap } from "../../server/core/partition-map.js";
-import { cleanup, NodeProcess, startCluster, startNode, waitFor, waitForClusterSize, waitForSettled } from "./harness.js";
+import { NodeProcess, startNode, waitForClusterSize, waitForSettled, startClusterWithClient, stopClusterWithClient } from "./harness.js";
 
 let nodes: NodeProcess[];
 let client: Client;
 
 beforeAll(async () => {
-  nodes = await startCluster(3);
-  await waitForSettled(nodes);
-  client = await new Client({ hosts: `127.0.0.1:${nodes[0]!.servicePort}` }).connect();
-  await waitFor(() => client.nodes().length === 3, 10_000, "client to see 3 nodes");
+  ({ nodes, client } = await startClusterWithClient(3));
 }, 60_000);
 
-afterAll(async () => {
-  await client?.close();
-  await Promise.all((nodes ?? []).map((n) => n.stop()));
-  cleanup();
-});
+afterAll(() => stopClusterWithClient(nodes, client));
 
 describe("durable deletes", () => {
   it("a returning node does not resurrect records deleted while it was away", async () => {
