@@ -16,13 +16,14 @@
  * each target (planner limits), records and bytes per chunk, one outstanding chunk per move.
  */
 import { recordBytes, supersedes } from "../core/record-rules.js";
+import { BucketSums, bucketCount, bucketOf, decodeVersions, deltaFilter, encodeVersions, Version } from "../core/partition-delta.js";
 import { MoveKind, Move, moveKey, nextMoves, planMigrations, migrationLimits, MigrationLimits } from "../core/migration-plan.js";
 import {
   bootHoldings, computeOwnership, emptyPartitionBitmap, hasPartition, Holdings, HoldingsEvent, nextHoldings, Ownership,
 } from "../core/partition-ownership.js";
 import { PARTITION_COUNT } from "../../client/protocol/constants.js";
 import { KvError } from "../../client/protocol/errors.js";
-import { ResultCode } from "../../client/protocol/result-code.js";
+import { isRetryableResult, ResultCode } from "../../client/protocol/result-code.js";
 import type { Namespace } from "../service/namespace.js";
 import { normaliseRecord } from "../service/replica.js";
 import { asBuffer, FabricRequest, lockKey, ReplicaWrite, TransactionContext } from "../service/transaction.js";
@@ -31,7 +32,20 @@ import type { InstalledClusterInfo } from "./cluster-driver.js";
 import type { ClusterState } from "./cluster-state.js";
 import type { Fabric } from "./fabric.js";
 
-export const RebalanceRequest = { HOLDINGS: "holdings", CHUNK: "migrate-chunk", FILL_EMPTY: "fill-empty" } as const;
+export const RebalanceRequest = {
+  HOLDINGS: "holdings",
+  CHUNK: "migrate-chunk",
+  FILL_EMPTY: "fill-empty",
+  /** Delta step 1: the receiver's record count and bucket sums of its copy of a partition. */
+  DELTA_PROBE: "migrate-probe",
+  /** Delta step 2: the receiver's versions in the buckets that differ. */
+  DELTA_SUMMARY: "migrate-summary",
+} as const;
+
+/** Versions in one summary reply at most (~7 MiB); beyond it the sender streams whole buckets. */
+export const SUMMARY_VERSIONS_MAX = 256 * 1024;
+/** Attempts of one chunk on a retryable fabric error before the move fails (and later resumes). */
+const CHUNK_ATTEMPTS = 4;
 
 /** Records per migration chunk, at most. */
 export const CHUNK_RECORDS_MAX = 512;
@@ -57,6 +71,12 @@ export class MigrationStats {
   recordsIn = 0;
   bytesIn = 0;
   partitionsDropped = 0;
+  /** Records a move did not send because the receiver already held that version (delta). */
+  recordsSkipped = 0;
+  /** Bytes of delta bookkeeping received by senders (bucket sums, summaries); part of bytesOut. */
+  deltaBytes = 0;
+  /** Chunks sent again after a retryable fabric error. */
+  chunkRetries = 0;
 }
 
 interface NsState {
@@ -116,6 +136,8 @@ export class Rebalancer {
     fabric.handle(RebalanceRequest.HOLDINGS, (payload, from) => this.onHoldings(from, payload));
     fabric.handle(RebalanceRequest.CHUNK, (payload, from) => this.onChunk(from, payload));
     fabric.handle(RebalanceRequest.FILL_EMPTY, (payload) => this.onFillEmpty(payload));
+    fabric.handle(RebalanceRequest.DELTA_PROBE, (payload) => this.onProbe(payload));
+    fabric.handle(RebalanceRequest.DELTA_SUMMARY, (payload) => this.onSummary(payload));
   }
 
   /**
@@ -164,6 +186,9 @@ export class Rebalancer {
       migrate_records_received: m.recordsIn,
       migrate_bytes_received: m.bytesIn,
       migrate_partitions_dropped: m.partitionsDropped,
+      migrate_records_skipped: m.recordsSkipped,
+      migrate_delta_bytes: m.deltaBytes,
+      migrate_chunk_retries: m.chunkRetries,
     };
   }
 
@@ -387,16 +412,31 @@ export class Rebalancer {
     );
   }
 
-  /** Streams one partition to the move's target, one acknowledged chunk at a time. */
+  /**
+   * Streams one partition to the move's target, one acknowledged chunk at a time, sending only
+   * what the target lacks (server/core/partition-delta.ts). A chunk that meets a retryable fabric
+   * error is sent again (applying a chunk twice is harmless: records merge by version); a move
+   * that still fails is planned again and resumes, since the buckets delivered already match.
+   */
   private async stream(nsName: string, move: Move, ck: string): Promise<void> {
     const ns = this.namespaces.get(nsName)!;
+    const wanted = await this.deltaOf(ns, move, ck);
     let recs: Array<[Buffer, StoredRecord]> = [];
     let bytes = 0;
     let first = true;
     const send = async (last: boolean) => {
-      if (ck !== this.clusterKey || this.closed) throw new KvError(ResultCode.CLUSTER_KEY_MISMATCH, "cluster changed during the move");
       const payload: ChunkPayload = { ck, ns: nsName, pid: move.pid, kind: move.kind, first, last, recs };
-      await this.fabric.request(move.to, RebalanceRequest.CHUNK, payload, 30_000);
+      for (let attempt = 1; ; attempt++) {
+        if (ck !== this.clusterKey || this.closed) throw new KvError(ResultCode.CLUSTER_KEY_MISMATCH, "cluster changed during the move");
+        try {
+          await this.fabric.request(move.to, RebalanceRequest.CHUNK, payload, 30_000);
+          break;
+        } catch (err) {
+          if (attempt >= CHUNK_ATTEMPTS || !(err instanceof KvError) || !isRetryableResult(err.code)) throw err;
+          this.stats.chunkRetries++;
+          await new Promise((r) => setTimeout(r, 100 * attempt));
+        }
+      }
       this.stats.recordsOut += recs.length;
       this.stats.bytesOut += bytes;
       first = false;
@@ -405,11 +445,80 @@ export class Rebalancer {
       await new Promise((r) => setImmediate(r)); // let heartbeats and clients through
     };
     for (const { digest, record } of ns.store.partitionEntries(move.pid)) {
+      if (wanted && !wanted(digest, record)) {
+        this.stats.recordsSkipped++;
+        continue;
+      }
       recs.push([digest, record]);
       bytes += recordBytes(record);
       if (recs.length >= CHUNK_RECORDS_MAX || bytes >= CHUNK_BYTES_MAX) await send(false);
     }
     await send(true);
+  }
+
+  /**
+   * Asks the target what it holds of the partition; undefined when it holds nothing (send all),
+   * else a filter passing only records it lacks or holds at an older version.
+   */
+  private async deltaOf(ns: Namespace, move: Move, ck: string): Promise<((digest: Buffer, v: Version) => boolean) | undefined> {
+    const probe = (await this.fabric.request(move.to, RebalanceRequest.DELTA_PROBE, { ck, ns: ns.name, pid: move.pid }, 30_000)) as
+      { n?: unknown; nb?: unknown; h?: unknown };
+    if (typeof probe?.n !== "number" || probe.n === 0) return undefined;
+    const nb = probe.nb as number;
+    const theirSums = probe.h instanceof Uint8Array ? probe.h : new Uint8Array(0);
+    this.stats.deltaBytes += theirSums.byteLength;
+    this.stats.bytesOut += theirSums.byteLength;
+    const mine = new BucketSums(nb);
+    for (const { digest, record } of ns.store.partitionEntries(move.pid)) mine.add(digest, record);
+    const differing = mine.differing(theirSums);
+    if (differing.length === 0) return () => false;
+    const summary = (await this.fabric.request(move.to, RebalanceRequest.DELTA_SUMMARY, { ck, ns: ns.name, pid: move.pid, nb, b: differing }, 30_000)) as
+      { v?: unknown; overflow?: unknown };
+    const versions = summary?.v instanceof Uint8Array ? summary.v : new Uint8Array(0);
+    this.stats.deltaBytes += versions.byteLength + differing.length * 2;
+    this.stats.bytesOut += versions.byteLength + differing.length * 2;
+    return deltaFilter(nb, differing, summary?.overflow === true ? new Map() : decodeVersions(versions));
+  }
+
+  private checkMoveRequest(payload: unknown): { ns: Namespace; pid: number } {
+    const p = payload as { ck?: unknown; ns?: unknown; pid?: unknown };
+    if (p?.ck !== this.clusterKey) throw new KvError(ResultCode.CLUSTER_KEY_MISMATCH, "migration request for another cluster");
+    const ns = typeof p.ns === "string" ? this.namespaces.get(p.ns) : undefined;
+    const pid = p.pid;
+    if (!ns || typeof pid !== "number" || !Number.isInteger(pid) || pid < 0 || pid >= PARTITION_COUNT) {
+      throw new KvError(ResultCode.PARAMETER, "malformed migration request");
+    }
+    return { ns, pid };
+  }
+
+  /** Delta step 1 on the receiver: how many records it holds of the partition, and their sums. */
+  private onProbe(payload: unknown): { n: number; nb: number; h?: Buffer } {
+    const { ns, pid } = this.checkMoveRequest(payload);
+    const entries: Array<{ digest: Buffer; record: Version }> = [];
+    for (const { digest, record } of ns.store.partitionEntries(pid)) entries.push({ digest, record });
+    if (entries.length === 0) return { n: 0, nb: 1 };
+    const sums = new BucketSums(bucketCount(entries.length));
+    for (const e of entries) sums.add(e.digest, e.record);
+    return { n: entries.length, nb: sums.nb, h: sums.toBuffer() };
+  }
+
+  /** Delta step 2 on the receiver: its versions in the requested buckets. */
+  private onSummary(payload: unknown): { v?: Buffer; overflow?: true } {
+    const { ns, pid } = this.checkMoveRequest(payload);
+    const p = payload as { nb?: unknown; b?: unknown };
+    const nb = p.nb;
+    if (typeof nb !== "number" || !Number.isInteger(nb) || nb < 1 || (nb & (nb - 1)) !== 0 || !Array.isArray(p.b)) {
+      throw new KvError(ResultCode.PARAMETER, "malformed migration summary request");
+    }
+    const want = new Uint8Array(nb);
+    for (const b of p.b) if (Number.isInteger(b) && b >= 0 && b < nb) want[b] = 1;
+    const out: Array<{ digest: Buffer; version: Version }> = [];
+    for (const { digest, record } of ns.store.partitionEntries(pid)) {
+      if (!want[bucketOf(digest, nb)]) continue;
+      if (out.length >= SUMMARY_VERSIONS_MAX) return { overflow: true };
+      out.push({ digest, version: record });
+    }
+    return { v: encodeVersions(out) };
   }
 
   // ── moves in ─────────────────────────────────────────────────────────────────────────────
