@@ -13,6 +13,7 @@ import { Fabric } from "./cluster/fabric.js";
 import { Endpoint, HeartbeatChannel } from "./cluster/heartbeat.js";
 import { MdnsDiscovery } from "./cluster/mdns-discovery.js";
 import { Rebalancer } from "./cluster/rebalancer.js";
+import { LoopDelay } from "./service/loop-delay.js";
 import { loadNodeId } from "./cluster/node-identity.js";
 import type { ServerConfig } from "./config.js";
 import type { Logger } from "./logger.js";
@@ -56,6 +57,7 @@ export class ShoalNode {
   private peerTimer: NodeJS.Timeout | undefined;
   private mdns: MdnsDiscovery | undefined;
   private rebalancer: Rebalancer | undefined;
+  private readonly loopDelay = new LoopDelay();
   private ports: BoundPorts | undefined;
   private closing: Promise<void> | undefined;
 
@@ -106,7 +108,7 @@ export class ShoalNode {
     this.service = new ServiceListener(
       { host: cfg.address, port: cfg.servicePort, connectionsMax: cfg.connectionsMax, frameBytesMax: cfg.frameBytesMax, idleTimeoutMs: cfg.idleTimeoutMs },
       tx,
-      { cluster, namespaces: this.namespaces, stats: this.stats, now: this.now, version: VERSION, extraStats: () => this.rebalancer?.counters() ?? {} },
+      { cluster, namespaces: this.namespaces, stats: this.stats, now: this.now, version: VERSION, extraStats: () => ({ ...this.rebalancer?.counters(), ...this.loopDelay.counters() }) },
       this.log.child({ module: "service" }),
     );
     const servicePort = await this.service.listen();
@@ -176,6 +178,7 @@ export class ShoalNode {
       await this.service?.close();
       this.driver?.close();
       this.rebalancer?.close();
+      this.loopDelay.close();
       await this.mdns?.close();
       if (this.peerTimer) clearInterval(this.peerTimer);
       await this.heartbeat?.close();
@@ -218,6 +221,7 @@ export class ShoalNode {
       migrations: this.rebalancer?.snapshot() ?? {},
       counters: {
         ...(this.rebalancer?.counters() ?? {}),
+        ...this.loopDelay.counters(),
         client_connections: s.clientConnections,
         client_connections_opened_total: s.clientConnectionsOpened,
         reads_total: s.reads,

@@ -77,7 +77,27 @@ export class MigrationStats {
   deltaBytes = 0;
   /** Chunks sent again after a retryable fabric error. */
   chunkRetries = 0;
+  /** Per-second rates over the last sampling period (RATE_PERIOD_MS). */
+  recordsOutPerSec = 0;
+  bytesOutPerSec = 0;
+  recordsInPerSec = 0;
+  bytesInPerSec = 0;
+  private last = { ms: Date.now(), recordsOut: 0, bytesOut: 0, recordsIn: 0, bytesIn: 0 };
+
+  /** Updates the rates from the counters' change since the previous sample. */
+  sampleRates(nowMs: number): void {
+    const dt = (nowMs - this.last.ms) / 1000;
+    if (dt <= 0) return;
+    this.recordsOutPerSec = Math.round((this.recordsOut - this.last.recordsOut) / dt);
+    this.bytesOutPerSec = Math.round((this.bytesOut - this.last.bytesOut) / dt);
+    this.recordsInPerSec = Math.round((this.recordsIn - this.last.recordsIn) / dt);
+    this.bytesInPerSec = Math.round((this.bytesIn - this.last.bytesIn) / dt);
+    this.last = { ms: nowMs, recordsOut: this.recordsOut, bytesOut: this.bytesOut, recordsIn: this.recordsIn, bytesIn: this.bytesIn };
+  }
 }
+
+/** Sampling period of the migration rates. */
+const RATE_PERIOD_MS = 1000;
 
 interface NsState {
   /** Moves this node must make, from the last recomputation (empty partitions already settled). */
@@ -119,6 +139,7 @@ export class Rebalancer {
   /** Namespaces whose holdings changed and must be announced and recomputed (coalesced per turn). */
   private readonly dirty = new Set<string>();
   private flushScheduled = false;
+  private readonly rateTimer: NodeJS.Timeout;
 
   constructor(
     private readonly selfId: string,
@@ -133,6 +154,8 @@ export class Rebalancer {
     for (const n of namespaces.values()) {
       this.ns.set(n.name, { plan: [], self: bootHoldings(selfId, partitionsOnDisk(n)), announced: new Map(), own: null });
     }
+    this.rateTimer = setInterval(() => this.stats.sampleRates(Date.now()), RATE_PERIOD_MS);
+    this.rateTimer.unref();
     fabric.handle(RebalanceRequest.HOLDINGS, (payload, from) => this.onHoldings(from, payload));
     fabric.handle(RebalanceRequest.CHUNK, (payload, from) => this.onChunk(from, payload));
     fabric.handle(RebalanceRequest.FILL_EMPTY, (payload) => this.onFillEmpty(payload));
@@ -171,6 +194,7 @@ export class Rebalancer {
 
   close(): void {
     this.closed = true;
+    clearInterval(this.rateTimer);
   }
 
   /** Counters for `statistics` and metrics, Aerospike-style names. */
@@ -189,13 +213,17 @@ export class Rebalancer {
       migrate_records_skipped: m.recordsSkipped,
       migrate_delta_bytes: m.deltaBytes,
       migrate_chunk_retries: m.chunkRetries,
+      migrate_records_sent_per_sec: m.recordsOutPerSec,
+      migrate_bytes_sent_per_sec: m.bytesOutPerSec,
+      migrate_records_received_per_sec: m.recordsInPerSec,
+      migrate_bytes_received_per_sec: m.bytesInPerSec,
     };
   }
 
   /** What /v1/cluster shows. */
   snapshot(): Record<string, unknown> {
     return {
-      ...this.stats,
+      ...this.counters(),
       namespaces: Object.fromEntries([...this.ns].map(([name, st]) => [name, st.own?.summary ?? null])),
     };
   }
