@@ -44,6 +44,7 @@ import {
   DEFAULT_LOG_LEVEL,
   DEFAULT_NAMESPACE,
   DEFAULT_NSUP_PERIOD_MS,
+  DEFAULT_TOMBSTONE_RECLAIM_AGE_MS,
   DEFAULT_RECORD_BYTES_MAX,
   DEFAULT_REPLICATION_FACTOR,
   DEFAULT_SERVICE_PORT,
@@ -166,7 +167,7 @@ Config file fields (JSON or YAML; names as below, unknown fields are errors):
   idleTimeoutMs (default ${DEFAULT_IDLE_TIMEOUT_MS}, 0 = never), logLevel,
   namespaces: { NAME: { replicationFactor (default ${DEFAULT_REPLICATION_FACTOR}), defaultTtlSec (default ${DEFAULT_TTL_SEC} = never),
                         storage (lmdb|memory, default ${DEFAULT_STORAGE}), recordBytesMax (default ${DEFAULT_RECORD_BYTES_MAX}),
-                        nsupPeriodMs (default ${DEFAULT_NSUP_PERIOD_MS}) } }
+                        nsupPeriodMs (default ${DEFAULT_NSUP_PERIOD_MS}), tombstoneReclaimAgeMs (default ${DEFAULT_TOMBSTONE_RECLAIM_AGE_MS}) } }
 `;
 
 // ─── Parsing argv and env ────────────────────────────────────────────────────────────────────

@@ -81,6 +81,8 @@ export const DEFAULT_STORAGE: StorageKind = StorageKind.Lmdb;
 export const DEFAULT_RECORD_BYTES_MAX = 1 * MiB;
 /** Expired records are invisible at once; the sweep only reclaims space, so it can be lazy. */
 export const DEFAULT_NSUP_PERIOD_MS = 10_000;
+/** Age a tombstone must reach before a settled partition reclaims it (well above failure detection). */
+export const DEFAULT_TOMBSTONE_RECLAIM_AGE_MS = 60_000;
 export const DEFAULT_CONNECTIONS_MAX = 10_000;
 /** Room for batch and scan chunks of several maximum-size records. */
 export const DEFAULT_FRAME_BYTES_MAX = 8 * MiB;
@@ -113,6 +115,7 @@ export const CONFIG_RANGES = {
   defaultTtlSec: { min: 0, max: TEN_YEARS_SEC, zero: "never expire" },
   recordBytesMax: { min: 1 * KiB, max: 128 * MiB },
   nsupPeriodMs: { min: 10, max: DAY_MS, zero: "never sweep" },
+  tombstoneReclaimAgeMs: { min: 100, max: DAY_MS },
   connectionsMax: { min: 1, max: 1_000_000 },
   frameBytesMax: { min: 128 * KiB, max: 256 * MiB },
   idleTimeoutMs: { min: 10, max: DAY_MS, zero: "never time out" },
@@ -155,6 +158,12 @@ export interface NamespaceConfig {
   readonly recordBytesMax: number;
   /** Period of the expired-record sweep (namespace supervisor), ms; 0 = never sweep. @default 10000 */
   readonly nsupPeriodMs: number;
+  /**
+   * A tombstone is reclaimed once it is this old and every holder has it (the partition is
+   * settled and no recent member is away); ms, 100..1 day. Tombstones are dropped after 24 h in
+   * any case. @default 60000
+   */
+  readonly tombstoneReclaimAgeMs: number;
 }
 
 /** Everything one node is configured with. Build it with `validateServerConfig`. */
@@ -413,6 +422,7 @@ const NAMESPACE_KEYS = [
   "storage",
   "recordBytesMax",
   "nsupPeriodMs",
+  "tombstoneReclaimAgeMs",
 ] as const satisfies readonly (keyof NamespaceConfig)[];
 
 const NAMESPACE_NAME_RE = new RegExp(`^[A-Za-z0-9_-]{1,${NAMESPACE_NAME_BYTES_MAX}}$`);
@@ -436,6 +446,7 @@ function namespaceEntry(value: unknown, path: string): NamespaceConfig {
     storage: enumField(obj, "storage", `${path}.storage`, Object.values(StorageKind), DEFAULT_STORAGE),
     recordBytesMax: intField(obj, "recordBytesMax", `${path}.recordBytesMax`, r.recordBytesMax, DEFAULT_RECORD_BYTES_MAX),
     nsupPeriodMs: intField(obj, "nsupPeriodMs", `${path}.nsupPeriodMs`, r.nsupPeriodMs, DEFAULT_NSUP_PERIOD_MS),
+    tombstoneReclaimAgeMs: intField(obj, "tombstoneReclaimAgeMs", `${path}.tombstoneReclaimAgeMs`, r.tombstoneReclaimAgeMs, DEFAULT_TOMBSTONE_RECLAIM_AGE_MS),
   });
 }
 

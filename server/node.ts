@@ -14,6 +14,8 @@ import { Endpoint, HeartbeatChannel } from "./cluster/heartbeat.js";
 import { MdnsDiscovery } from "./cluster/mdns-discovery.js";
 import { Rebalancer } from "./cluster/rebalancer.js";
 import { LoopDelay } from "./service/loop-delay.js";
+import { ROSTER_FILE } from "./cluster/roster.js";
+import { TombstoneReclaimer } from "./cluster/tombstone-reclaimer.js";
 import { loadNodeId } from "./cluster/node-identity.js";
 import type { ServerConfig } from "./config.js";
 import type { Logger } from "./logger.js";
@@ -58,6 +60,7 @@ export class ShoalNode {
   private mdns: MdnsDiscovery | undefined;
   private rebalancer: Rebalancer | undefined;
   private readonly loopDelay = new LoopDelay();
+  private reclaimer: TombstoneReclaimer | undefined;
   private ports: BoundPorts | undefined;
   private closing: Promise<void> | undefined;
 
@@ -103,12 +106,19 @@ export class ShoalNode {
     this.fabric.handle(FabricRequest.PROXY, (payload) => handleProxy(payload, tx));
     this.fabric.handle(FabricRequest.REPLICA_WRITE, (payload) => applyReplicaWrite(payload, tx));
     const fabricPort = await this.fabric.listen();
-    this.rebalancer = new Rebalancer(this.nodeId, this.namespaces, cluster, this.fabric, tx, this.log.child({ module: "rebalance" }));
+    this.rebalancer = new Rebalancer(
+      this.nodeId, this.namespaces, cluster, this.fabric, tx, this.log.child({ module: "rebalance" }), {}, path.join(cfg.dataDir, ROSTER_FILE),
+    );
+    const rebalancer = this.rebalancer;
+    this.reclaimer = new TombstoneReclaimer({
+      namespaces: this.namespaces, locks: tx.locks, now: this.now, log: this.log.child({ module: "tombstones" }),
+      ownership: (ns) => rebalancer.ownership(ns), absentCount: () => rebalancer.absentMembers().length,
+    });
 
     this.service = new ServiceListener(
       { host: cfg.address, port: cfg.servicePort, connectionsMax: cfg.connectionsMax, frameBytesMax: cfg.frameBytesMax, idleTimeoutMs: cfg.idleTimeoutMs },
       tx,
-      { cluster, namespaces: this.namespaces, stats: this.stats, now: this.now, version: VERSION, extraStats: () => ({ ...this.rebalancer?.counters(), ...this.loopDelay.counters() }) },
+      { cluster, namespaces: this.namespaces, stats: this.stats, now: this.now, version: VERSION, extraStats: () => this.extraStats() },
       this.log.child({ module: "service" }),
     );
     const servicePort = await this.service.listen();
@@ -178,6 +188,7 @@ export class ShoalNode {
       await this.service?.close();
       this.driver?.close();
       this.rebalancer?.close();
+      this.reclaimer?.close();
       this.loopDelay.close();
       await this.mdns?.close();
       if (this.peerTimer) clearInterval(this.peerTimer);
@@ -204,8 +215,14 @@ export class ShoalNode {
       this.namespaces.set(name, {
         name, store, storageKind: nsCfg.storage, replicationFactor: nsCfg.replicationFactor,
         defaultTtlSec: nsCfg.defaultTtlSec, recordBytesMax: nsCfg.recordBytesMax, nsupPeriodMs: nsCfg.nsupPeriodMs,
+        tombstoneReclaimAgeMs: nsCfg.tombstoneReclaimAgeMs,
       });
     }
+  }
+
+  /** Counters beyond the service's: migrations, tombstones, event-loop delay. */
+  private extraStats(): Record<string, number> {
+    return { ...this.rebalancer?.counters(), tombstones_reclaimed: this.reclaimer?.reclaimed ?? 0, ...this.loopDelay.counters() };
   }
 
   private snapshot(): AdminSnapshot {
@@ -220,8 +237,7 @@ export class ShoalNode {
       members: this.cluster?.members ?? [this.nodeId],
       migrations: this.rebalancer?.snapshot() ?? {},
       counters: {
-        ...(this.rebalancer?.counters() ?? {}),
-        ...this.loopDelay.counters(),
+        ...this.extraStats(),
         client_connections: s.clientConnections,
         client_connections_opened_total: s.clientConnectionsOpened,
         reads_total: s.reads,

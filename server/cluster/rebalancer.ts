@@ -31,6 +31,7 @@ import type { StoredRecord } from "../storage/record-store.js";
 import type { InstalledClusterInfo } from "./cluster-driver.js";
 import type { ClusterState } from "./cluster-state.js";
 import type { Fabric } from "./fabric.js";
+import { Roster } from "./roster.js";
 
 export const RebalanceRequest = {
   HOLDINGS: "holdings",
@@ -140,6 +141,7 @@ export class Rebalancer {
   private readonly dirty = new Set<string>();
   private flushScheduled = false;
   private readonly rateTimer: NodeJS.Timeout;
+  private readonly roster: Roster;
 
   constructor(
     private readonly selfId: string,
@@ -149,12 +151,19 @@ export class Rebalancer {
     private readonly tx: TransactionContext,
     private readonly log: RebalancerLogger,
     limits: Partial<MigrationLimits> = {},
+    /** Where the roster of recent members is kept (`<dataDir>/roster.json`); memory only if unset. */
+    rosterFile?: string,
   ) {
+    this.roster = new Roster(rosterFile);
     this.limits = migrationLimits({ outMax: 16, inMax: 16, ...limits });
     for (const n of namespaces.values()) {
       this.ns.set(n.name, { plan: [], self: bootHoldings(selfId, partitionsOnDisk(n)), announced: new Map(), own: null });
     }
-    this.rateTimer = setInterval(() => this.stats.sampleRates(Date.now()), RATE_PERIOD_MS);
+    this.rateTimer = setInterval(() => {
+      const now = Date.now();
+      this.stats.sampleRates(now);
+      if (this.clusterKey) this.roster.seen(this.cluster.members, now);
+    }, RATE_PERIOD_MS);
     this.rateTimer.unref();
     fabric.handle(RebalanceRequest.HOLDINGS, (payload, from) => this.onHoldings(from, payload));
     fabric.handle(RebalanceRequest.CHUNK, (payload, from) => this.onChunk(from, payload));
@@ -177,6 +186,7 @@ export class Rebalancer {
   install(c: InstalledClusterInfo): void {
     this.previousKey = this.clusterKey;
     this.clusterKey = c.clusterKey;
+    this.roster.seen(this.cluster.members, Date.now());
     for (const [name, st] of this.ns) {
       st.self = nextHoldings(st.self, { kind: "cluster-entered", previousClusterKey: this.previousKey, lastOwnership: st.own });
       st.own = null;
@@ -190,6 +200,16 @@ export class Rebalancer {
     this.early.clear();
     for (const e of early) this.onHoldings(e.from, e.payload);
     for (const name of this.ns.keys()) this.recompute(name);
+  }
+
+  /** The current ownership of a namespace; null until every member announced its holdings. */
+  ownership(nsName: string): Ownership | null {
+    return this.ns.get(nsName)?.own ?? null;
+  }
+
+  /** Recent members not in the cluster now (see roster.ts); tombstones wait while any is away. */
+  absentMembers(): string[] {
+    return this.roster.absent(this.cluster.members, Date.now()).map(([id]) => id);
   }
 
   close(): void {
@@ -213,6 +233,7 @@ export class Rebalancer {
       migrate_records_skipped: m.recordsSkipped,
       migrate_delta_bytes: m.deltaBytes,
       migrate_chunk_retries: m.chunkRetries,
+      absent_members: this.absentMembers().length,
       migrate_records_sent_per_sec: m.recordsOutPerSec,
       migrate_bytes_sent_per_sec: m.bytesOutPerSec,
       migrate_records_received_per_sec: m.recordsInPerSec,
@@ -232,7 +253,7 @@ export class Rebalancer {
 
   private announce(nsName: string): void {
     const st = this.ns.get(nsName)!;
-    const payload = { ck: this.clusterKey, ns: nsName, h: st.self };
+    const payload = { ck: this.clusterKey, ns: nsName, h: st.self, ab: this.roster.absent(this.cluster.members, Date.now()) };
     for (const m of this.cluster.members) if (m !== this.selfId) this.fabric.send(m, RebalanceRequest.HOLDINGS, payload);
   }
 
@@ -257,7 +278,7 @@ export class Rebalancer {
   }
 
   private onHoldings(from: string, payload: unknown): null {
-    const p = payload as { ck?: string; ns?: string; h?: Holdings };
+    const p = payload as { ck?: string; ns?: string; h?: Holdings; ab?: unknown };
     if (typeof p?.ck !== "string" || typeof p.ns !== "string" || !p.h) return null;
     if (p.ck !== this.clusterKey) {
       if (this.early.size < 8 || this.early.has(p.ck)) this.early.set(p.ck, [...(this.early.get(p.ck) ?? []), { from, payload }].slice(-256));
@@ -266,6 +287,7 @@ export class Rebalancer {
     const st = this.ns.get(p.ns);
     if (!st || !this.cluster.members.includes(from)) return null;
     st.announced.set(from, parseHoldings(from, p.h));
+    this.roster.merge(p.ab, this.cluster.members, Date.now());
     this.recompute(p.ns);
     return null;
   }

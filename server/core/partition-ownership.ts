@@ -367,6 +367,19 @@ export class Ownership {
     return (f & F_DATA) !== 0 && (f & F_SUCCESSION) === 0 && this.#a.merging[pid] === 0 && this.complete(pid);
   }
 
+  /**
+   * `pid` is at rest: complete, nothing to merge, and no member outside the succession holds any
+   * of it. Then every member holding `pid` got each delete of it, directly or by a fill.
+   */
+  settled(pid: number): boolean {
+    if (!this.complete(pid) || this.#a.merging[pid] === 1) return false;
+    for (let i = 0, at = pid * this.#n; i < this.#n; i++, at++) {
+      const f = this.#a.flags[at]!;
+      if ((f & F_DATA) !== 0 && (f & F_SUCCESSION) === 0) return false;
+    }
+    return true;
+  }
+
   /** Some member still has to merge its copy of `pid` into the acting master. */
   merging(pid: number): boolean {
     checkPid(pid);

@@ -12,4 +12,6 @@ export interface Namespace extends RecordRulesConfig {
   readonly storageKind: "lmdb" | "memory";
   /** Expiry sweep period, ms; 0 = never. */
   readonly nsupPeriodMs: number;
+  /** Tombstones older than this are reclaimed from settled partitions, ms. */
+  readonly tombstoneReclaimAgeMs: number;
 }

@@ -208,7 +208,11 @@ async function write(loc: Located, ctx: TransactionContext): Promise<Buffer> {
   return binsReply(generation, outcome.voidTime, outcome.bins);
 }
 
-/** How long a tombstone is kept before the expiry sweeper reclaims it, seconds. */
+/**
+ * How long a tombstone is kept at most, seconds: the expiry sweeper removes it then. Normally the
+ * tombstone reclaimer (server/cluster/tombstone-reclaimer.ts) removes it much sooner, once every
+ * holder has it.
+ */
 export const TOMBSTONE_RETAIN_SEC = 24 * 3600;
 
 /** The stored record as the rules see it: a tombstone is no record. */
@@ -217,9 +221,8 @@ function live(r: StoredRecord | undefined): StoredRecord | undefined {
 }
 
 /**
- * The tombstone a delete leaves. It is reclaimed by the expiry sweeper after
- * TOMBSTONE_RETAIN_SEC: long enough for every holder to have it and for any migration or
- * returning node within that window to be overruled by it.
+ * The tombstone a delete leaves. The reclaimer removes it once every holder of the partition has
+ * it and no recent member is away; the expiry sweeper after TOMBSTONE_RETAIN_SEC in any case.
  */
 export function tombstoneOf(deleted: StoredRecord, nowMs: number): StoredRecord {
   return {

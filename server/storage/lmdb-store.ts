@@ -201,6 +201,8 @@ export class LmdbStore implements RecordStore {
   private readonly readKey = Buffer.alloc(KEY_BYTES);
   /** The last key the sweep examined; undefined = start from the first key. */
   private sweepCursor: Buffer | undefined = undefined;
+  /** Unknown at open: every partition may hold tombstones until the reclaimer scanned it. */
+  readonly tombstoneHints = new Uint8Array(PARTITION_COUNT).fill(1);
 
   constructor(
     private readonly db: Database<Buffer, Buffer>,
@@ -222,6 +224,7 @@ export class LmdbStore implements RecordStore {
     this.assertOpen();
     assertDigest(digest);
     assertStoredRecord(record);
+    if (record.tombstone) this.tombstoneHints[partitionId(digest)] = 1;
     await this.db.put(recordKey(digest), encodeRecord(this.packr, record));
   }
 

@@ -135,6 +135,7 @@ export class MemoryStore implements RecordStore {
   readonly kind = "memory" as const;
   private readonly partitions: (Slot[] | undefined)[] = new Array(PARTITION_COUNT).fill(undefined);
   private size = 0;
+  readonly tombstoneHints = new Uint8Array(PARTITION_COUNT);
   private sweepCursor: SweepCursor | undefined = undefined;
 
   get(digest: Buffer, nowMs: number): StoredRecord | undefined {
@@ -154,6 +155,7 @@ export class MemoryStore implements RecordStore {
     assertStoredRecord(record);
     const owned = copyRecord(record);
     const pid = partitionId(digest);
+    if (record.tombstone) this.tombstoneHints[pid] = 1;
     const slots = (this.partitions[pid] ??= []);
     const i = search(slots, digest);
     if (i >= 0) {

@@ -67,6 +67,12 @@ export interface RecordStore {
   put(digest: Buffer, record: StoredRecord): Promise<void>;
   /** Removes the record; resolves true if one was there (expired or not), when durable. */
   remove(digest: Buffer): Promise<boolean>;
+  /**
+   * One byte per partition: 1 when the partition may hold tombstones (set by every tombstone
+   * `put`; a store opened on existing data starts all 1). The tombstone reclaimer clears a byte
+   * after a scan of the partition left no tombstone. Bookkeeping only: never a policy.
+   */
+  readonly tombstoneHints: Uint8Array;
   /** Records held, including expired ones not yet swept. */
   count(): number;
   /** Every record of one partition in digest order, expired included (callers filter). */

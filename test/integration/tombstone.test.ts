@@ -6,17 +6,30 @@
  * Method: 3 real nodes (LMDB). Write 300 keys; stop the node C (gracefully: it keeps its data);
  * delete every key of which C held a copy while it is away; restart C on its data dir; after the
  * cluster settles, every deleted key reads as not found and every other key is intact.
+ * Reclaim: with a 500 ms reclaim age, no tombstone is reclaimed while C is away (C may still
+ * hold the deleted records); once C is back and the cluster settled, every tombstone is
+ * reclaimed on both of its holders, and the deleted keys still read as not found.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Client, Key } from "../../client/index.js";
 import { computePartitionMap } from "../../server/core/partition-map.js";
-import { NodeProcess, startNode, waitForClusterSize, waitForSettled, startClusterWithClient, stopClusterWithClient } from "./harness.js";
+import {
+  NodeProcess, startNode, statistics, waitFor, waitForClusterSize, waitForSettled, startClusterWithClient, stopClusterWithClient,
+} from "./harness.js";
+
+const config = { namespaces: { test: { tombstoneReclaimAgeMs: 500 } } };
+
+async function reclaimed(live: NodeProcess[]): Promise<number> {
+  let sum = 0;
+  for (const n of live) sum += (await statistics(n.servicePort)).tombstones_reclaimed ?? 0;
+  return sum;
+}
 
 let nodes: NodeProcess[];
 let client: Client;
 
 beforeAll(async () => {
-  ({ nodes, client } = await startClusterWithClient(3));
+  ({ nodes, client } = await startClusterWithClient(3, { config }));
 }, 60_000);
 
 afterAll(() => stopClusterWithClient(nodes, client));
@@ -37,8 +50,10 @@ describe("durable deletes", () => {
     await waitForClusterSize(survivors, 2);
     await waitForSettled(survivors);
     for (const i of held) await client.remove(new Key("test", "tomb", i), { maxRetries: 3 });
+    await new Promise((r) => setTimeout(r, 2000)); // 4× the reclaim age, 2 reclaim passes
+    expect(await reclaimed(survivors), "tombstones reclaimed while a holder is away").toBe(0);
 
-    const back = await startNode({ dataDir: away.dataDir, args: ["--seeds", `127.0.0.1:${nodes[0]!.ready.heartbeatPort}`] });
+    const back = await startNode({ dataDir: away.dataDir, config, args: ["--seeds", `127.0.0.1:${nodes[0]!.ready.heartbeatPort}`] });
     nodes[2] = back;
     await waitForClusterSize(nodes, 3);
     await waitForSettled(nodes);
@@ -49,5 +64,11 @@ describe("durable deletes", () => {
       const exists = await client.exists(new Key("test", "tomb", i), { maxRetries: 3 });
       expect(exists, `key ${i}`).toBe(!deleted.has(i));
     }
+
+    // Every holder has the tombstones now: each is reclaimed on both of its copies, and the
+    // deleted keys stay deleted.
+    await waitFor(async () => (await reclaimed(nodes)) >= 2 * held.length, 15_000, "tombstones reclaimed");
+    expect(await reclaimed(nodes)).toBe(2 * held.length);
+    for (const i of held) expect(await client.exists(new Key("test", "tomb", i), { maxRetries: 3 }), `key ${i}`).toBe(false);
   }, 90_000);
 });

@@ -50,6 +50,7 @@ const NS_DEFAULTS = {
   storage: "lmdb",
   recordBytesMax: 1_048_576,
   nsupPeriodMs: 10_000,
+  tombstoneReclaimAgeMs: 60_000,
 };
 
 describe("defaults and profiles", () => {
@@ -164,6 +165,7 @@ describe("validateServerConfig rejects bad values, naming field, value and allow
     [{ namespaces: { test: { storage: "disk" } } }, "namespaces.test.storage", '"lmdb", "memory"'],
     [{ namespaces: { test: { recordBytesMax: 1023 } } }, "namespaces.test.recordBytesMax", "1024..134217728"],
     [{ namespaces: { test: { nsupPeriodMs: 5 } } }, "namespaces.test.nsupPeriodMs", "0 (never sweep) or"],
+    [{ namespaces: { test: { tombstoneReclaimAgeMs: 50 } } }, "namespaces.test.tombstoneReclaimAgeMs", "100"],
     [{ connectionsMax: 0 }, "connectionsMax", "1..1000000"],
     [{ frameBytesMax: 1024 }, "frameBytesMax", "131072..268435456"],
     [{ idleTimeoutMs: -5 }, "idleTimeoutMs", "0 (never time out)"],

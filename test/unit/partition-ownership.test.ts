@@ -238,7 +238,7 @@ describe("computeOwnership: properties", () => {
     }), { numRuns: 30 });
   });
 
-  it("never drops a copy before the whole succession is full and in line, nor while any copy must merge", () => {
+  it("never drops a copy before the whole succession is full and in line, nor while any copy must merge; settles only when no copy is left over", () => {
     fc.assert(fc.property(clusterArb, ({ map, own }) => {
       for (let pid = 0; pid < PARTITION_COUNT; pid++) {
         const succession = map.succession(pid);
@@ -253,6 +253,9 @@ describe("computeOwnership: properties", () => {
           // The last full copy of anything is never dropped: the succession holds it all.
           if (drop) check(succession.every((x) => own.isFull(pid, x)), `drop of ${pid} only once the succession is full`);
         }
+        // Settled (tombstones may be reclaimed): complete, nothing to merge, no copy outside the succession.
+        const outside = map.nodes.some((x) => own.holdsData(pid, x) && !succession.includes(x));
+        check(own.settled(pid) === (complete && !own.merging(pid) && !outside), `settled(${pid})`);
       }
     }), { numRuns: 50 });
   });
