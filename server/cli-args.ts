@@ -45,6 +45,8 @@ import {
   DEFAULT_NAMESPACE,
   DEFAULT_NSUP_PERIOD_MS,
   DEFAULT_TOMBSTONE_RECLAIM_AGE_MS,
+  DEFAULT_MIGRATIONS_OUT_MAX,
+  DEFAULT_MIGRATIONS_IN_MAX,
   DEFAULT_RECORD_BYTES_MAX,
   DEFAULT_REPLICATION_FACTOR,
   DEFAULT_SERVICE_PORT,
@@ -165,6 +167,7 @@ Config file fields (JSON or YAML; names as below, unknown fields are errors):
   heartbeatIntervalMs (default ${DEFAULT_HEARTBEAT_INTERVAL_MS}), heartbeatMissedMax (default ${DEFAULT_HEARTBEAT_MISSED_MAX}),
   connectionsMax (default ${DEFAULT_CONNECTIONS_MAX}), frameBytesMax (default ${DEFAULT_FRAME_BYTES_MAX}),
   idleTimeoutMs (default ${DEFAULT_IDLE_TIMEOUT_MS}, 0 = never), logLevel,
+  migrationsOutMax (default ${DEFAULT_MIGRATIONS_OUT_MAX}), migrationsInMax (default ${DEFAULT_MIGRATIONS_IN_MAX}),
   namespaces: { NAME: { replicationFactor (default ${DEFAULT_REPLICATION_FACTOR}), defaultTtlSec (default ${DEFAULT_TTL_SEC} = never),
                         storage (lmdb|memory, default ${DEFAULT_STORAGE}), recordBytesMax (default ${DEFAULT_RECORD_BYTES_MAX}),
                         nsupPeriodMs (default ${DEFAULT_NSUP_PERIOD_MS}), tombstoneReclaimAgeMs (default ${DEFAULT_TOMBSTONE_RECLAIM_AGE_MS}) } }

@@ -88,6 +88,10 @@ export const DEFAULT_CONNECTIONS_MAX = 10_000;
 export const DEFAULT_FRAME_BYTES_MAX = 8 * MiB;
 /** Close client connections idle for a minute; 0 = never. */
 export const DEFAULT_IDLE_TIMEOUT_MS = 60_000;
+/** Partition moves streaming out of one node at once. */
+export const DEFAULT_MIGRATIONS_OUT_MAX = 16;
+/** Partition moves streaming into one node at once, from all senders. */
+export const DEFAULT_MIGRATIONS_IN_MAX = 32;
 export const DEFAULT_LOG_LEVEL: LogLevel = LogLevel.Info;
 /**
  * Bytes a frame needs beyond one record: protocol and message headers, namespace, set, user key,
@@ -119,6 +123,7 @@ export const CONFIG_RANGES = {
   connectionsMax: { min: 1, max: 1_000_000 },
   frameBytesMax: { min: 128 * KiB, max: 256 * MiB },
   idleTimeoutMs: { min: 10, max: DAY_MS, zero: "never time out" },
+  migrationsMax: { min: 1, max: 1024 },
 } as const satisfies Record<string, IntRange>;
 
 export const NODE_ID_HEX_DIGITS_MAX = 16;
@@ -205,6 +210,10 @@ export interface ServerConfig {
   readonly frameBytesMax: number;
   /** Close a client connection idle this long, ms; 0 = never. @default 60000 */
   readonly idleTimeoutMs: number;
+  /** Partition moves streaming out of this node at once (and into any one peer); 1..1024. @default 16 */
+  readonly migrationsOutMax: number;
+  /** Partition moves streaming into this node at once, all senders together; 1..1024. @default 32 */
+  readonly migrationsInMax: number;
   /** Least severe level logged. @default "info" */
   readonly logLevel: LogLevel;
 }
@@ -493,6 +502,8 @@ const SERVER_FIELDS = {
   connectionsMax: true,
   frameBytesMax: true,
   idleTimeoutMs: true,
+  migrationsOutMax: true,
+  migrationsInMax: true,
   logLevel: true,
 } as const satisfies Record<keyof ServerConfig, true>;
 
@@ -541,6 +552,8 @@ export function validateServerConfig(raw: unknown): ServerConfig {
     connectionsMax: intField(raw, "connectionsMax", "connectionsMax", r.connectionsMax, DEFAULT_CONNECTIONS_MAX),
     frameBytesMax: intField(raw, "frameBytesMax", "frameBytesMax", r.frameBytesMax, DEFAULT_FRAME_BYTES_MAX),
     idleTimeoutMs: intField(raw, "idleTimeoutMs", "idleTimeoutMs", r.idleTimeoutMs, DEFAULT_IDLE_TIMEOUT_MS),
+    migrationsOutMax: intField(raw, "migrationsOutMax", "migrationsOutMax", r.migrationsMax, DEFAULT_MIGRATIONS_OUT_MAX),
+    migrationsInMax: intField(raw, "migrationsInMax", "migrationsInMax", r.migrationsMax, DEFAULT_MIGRATIONS_IN_MAX),
     logLevel: enumField(raw, "logLevel", "logLevel", Object.values(LogLevel), DEFAULT_LOG_LEVEL),
   };
   checkPortsDistinct(config);

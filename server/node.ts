@@ -107,7 +107,8 @@ export class ShoalNode {
     this.fabric.handle(FabricRequest.REPLICA_WRITE, (payload) => applyReplicaWrite(payload, tx));
     const fabricPort = await this.fabric.listen();
     this.rebalancer = new Rebalancer(
-      this.nodeId, this.namespaces, cluster, this.fabric, tx, this.log.child({ module: "rebalance" }), {}, path.join(cfg.dataDir, ROSTER_FILE),
+      this.nodeId, this.namespaces, cluster, this.fabric, tx, this.log.child({ module: "rebalance" }),
+      { outMax: cfg.migrationsOutMax, intakeMax: cfg.migrationsInMax }, path.join(cfg.dataDir, ROSTER_FILE),
     );
     const rebalancer = this.rebalancer;
     this.reclaimer = new TombstoneReclaimer({

@@ -78,6 +78,8 @@ export class MigrationStats {
   deltaBytes = 0;
   /** Chunks sent again after a retryable fabric error. */
   chunkRetries = 0;
+  /** Moves the receiver refused for now (its intake was full); planned again shortly. */
+  movesDeferred = 0;
   /** Per-second rates over the last sampling period (RATE_PERIOD_MS). */
   recordsOutPerSec = 0;
   bytesOutPerSec = 0;
@@ -96,6 +98,9 @@ export class MigrationStats {
     this.last = { ms: nowMs, recordsOut: this.recordsOut, bytesOut: this.bytesOut, recordsIn: this.recordsIn, bytesIn: this.bytesIn };
   }
 }
+
+/** An incoming move with no message for this long no longer counts against the intake bound. */
+const INTAKE_IDLE_MS = 35_000;
 
 /** Sampling period of the migration rates. */
 const RATE_PERIOD_MS = 1000;
@@ -142,6 +147,10 @@ export class Rebalancer {
   private flushScheduled = false;
   private readonly rateTimer: NodeJS.Timeout;
   private readonly roster: Roster;
+  /** Moves streaming into this node at once, from all senders, at most. */
+  private readonly intakeMax: number;
+  /** Incoming moves (sender/kind:pid) by the time of their last message; idle ones expire. */
+  private readonly intake = new Map<string, number>();
 
   constructor(
     private readonly selfId: string,
@@ -150,12 +159,13 @@ export class Rebalancer {
     private readonly fabric: Fabric,
     private readonly tx: TransactionContext,
     private readonly log: RebalancerLogger,
-    limits: Partial<MigrationLimits> = {},
+    limits: Partial<MigrationLimits & { intakeMax: number }> = {},
     /** Where the roster of recent members is kept (`<dataDir>/roster.json`); memory only if unset. */
     rosterFile?: string,
   ) {
     this.roster = new Roster(rosterFile);
-    this.limits = migrationLimits({ outMax: 16, inMax: 16, ...limits });
+    this.limits = migrationLimits({ outMax: limits.outMax ?? 16, inMax: limits.inMax ?? limits.outMax ?? 16 });
+    this.intakeMax = limits.intakeMax ?? 32;
     for (const n of namespaces.values()) {
       this.ns.set(n.name, { plan: [], self: bootHoldings(selfId, partitionsOnDisk(n)), announced: new Map(), own: null });
     }
@@ -168,7 +178,7 @@ export class Rebalancer {
     fabric.handle(RebalanceRequest.HOLDINGS, (payload, from) => this.onHoldings(from, payload));
     fabric.handle(RebalanceRequest.CHUNK, (payload, from) => this.onChunk(from, payload));
     fabric.handle(RebalanceRequest.FILL_EMPTY, (payload) => this.onFillEmpty(payload));
-    fabric.handle(RebalanceRequest.DELTA_PROBE, (payload) => this.onProbe(payload));
+    fabric.handle(RebalanceRequest.DELTA_PROBE, (payload, from) => this.onProbe(payload, from));
     fabric.handle(RebalanceRequest.DELTA_SUMMARY, (payload) => this.onSummary(payload));
   }
 
@@ -233,6 +243,7 @@ export class Rebalancer {
       migrate_records_skipped: m.recordsSkipped,
       migrate_delta_bytes: m.deltaBytes,
       migrate_chunk_retries: m.chunkRetries,
+      migrate_moves_deferred: m.movesDeferred,
       absent_members: this.absentMembers().length,
       migrate_records_sent_per_sec: m.recordsOutPerSec,
       migrate_bytes_sent_per_sec: m.bytesOutPerSec,
@@ -455,7 +466,8 @@ export class Rebalancer {
       },
       (err) => {
         this.inFlight.delete(key);
-        this.stats.movesFailed++;
+        if (err instanceof KvError && err.code === ResultCode.DEVICE_OVERLOAD) this.stats.movesDeferred++;
+        else this.stats.movesFailed++;
         this.log.debug({ move, err: (err as Error).message }, "migration move failed; will retry");
         if (ck === this.clusterKey) setTimeout(() => this.schedule(), 200).unref();
       },
@@ -511,7 +523,7 @@ export class Rebalancer {
    * else a filter passing only records it lacks or holds at an older version.
    */
   private async deltaOf(ns: Namespace, move: Move, ck: string): Promise<((digest: Buffer, v: Version) => boolean) | undefined> {
-    const probe = (await this.fabric.request(move.to, RebalanceRequest.DELTA_PROBE, { ck, ns: ns.name, pid: move.pid }, 30_000)) as
+    const probe = (await this.fabric.request(move.to, RebalanceRequest.DELTA_PROBE, { ck, ns: ns.name, pid: move.pid, kind: move.kind }, 30_000)) as
       { n?: unknown; nb?: unknown; h?: unknown };
     if (typeof probe?.n !== "number" || probe.n === 0) return undefined;
     const nb = probe.nb as number;
@@ -542,8 +554,9 @@ export class Rebalancer {
   }
 
   /** Delta step 1 on the receiver: how many records it holds of the partition, and their sums. */
-  private onProbe(payload: unknown): { n: number; nb: number; h?: Buffer } {
+  private onProbe(payload: unknown, from: string): { n: number; nb: number; h?: Buffer } {
     const { ns, pid } = this.checkMoveRequest(payload);
+    this.admit(`${from}/${ns.name}/${(payload as { kind?: unknown }).kind}:${pid}`);
     const entries: Array<{ digest: Buffer; record: Version }> = [];
     for (const { digest, record } of ns.store.partitionEntries(pid)) entries.push({ digest, record });
     if (entries.length === 0) return { n: 0, nb: 1 };
@@ -583,6 +596,10 @@ export class Rebalancer {
     }
     const pid = p.pid!;
     const merge = p.kind === MoveKind.MERGE;
+    const intakeKey = `${from}/${ns.name}/${p.kind}:${pid}`;
+    if (p.first) this.admit(intakeKey);
+    this.intake.set(intakeKey, Date.now());
+    if (p.last) this.intake.delete(intakeKey);
     if (!merge && p.first) {
       st.self = nextHoldings(st.self, { kind: "fill-started", pids: [pid] });
       st.announced.set(this.selfId, st.self);
@@ -602,6 +619,19 @@ export class Rebalancer {
     }
     if (p.last && !merge && p.ck === this.clusterKey) this.change(ns.name, { kind: "fill-completed", pids: [pid] });
     return true;
+  }
+
+  /**
+   * Admits an incoming move, or refuses it with DEVICE_OVERLOAD when `intakeMax` others are
+   * streaming in (the sender plans it again shortly). Moves silent for INTAKE_IDLE_MS (their
+   * sender failed or left) no longer count.
+   */
+  private admit(key: string): void {
+    const now = Date.now();
+    if (this.intake.has(key)) return void this.intake.set(key, now);
+    for (const [k, at] of this.intake) if (now - at > INTAKE_IDLE_MS) this.intake.delete(k);
+    if (this.intake.size >= this.intakeMax) throw new KvError(ResultCode.DEVICE_OVERLOAD, `migration intake full (${this.intakeMax} moves)`);
+    this.intake.set(key, now);
   }
 
   private async replicate(ns: Namespace, pid: number, digest: Buffer, record: StoredRecord, except: string): Promise<void> {

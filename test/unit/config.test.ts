@@ -73,6 +73,8 @@ describe("defaults and profiles", () => {
       connectionsMax: 10_000,
       frameBytesMax: 8 * 1024 * 1024,
       idleTimeoutMs: 60_000,
+      migrationsOutMax: 16,
+      migrationsInMax: 32,
       logLevel: "info",
     });
     expect("accessAddress" in config).toBe(false);
@@ -167,6 +169,7 @@ describe("validateServerConfig rejects bad values, naming field, value and allow
     [{ namespaces: { test: { nsupPeriodMs: 5 } } }, "namespaces.test.nsupPeriodMs", "0 (never sweep) or"],
     [{ namespaces: { test: { tombstoneReclaimAgeMs: 50 } } }, "namespaces.test.tombstoneReclaimAgeMs", "100"],
     [{ connectionsMax: 0 }, "connectionsMax", "1..1000000"],
+    [{ migrationsInMax: 0 }, "migrationsInMax", "1..1024"],
     [{ frameBytesMax: 1024 }, "frameBytesMax", "131072..268435456"],
     [{ idleTimeoutMs: -5 }, "idleTimeoutMs", "0 (never time out)"],
     [{ logLevel: "verbose" }, "logLevel", '"trace", "debug", "info", "warn", "error", "silent"'],
