@@ -604,7 +604,9 @@ export class Rebalancer {
       st.self = nextHoldings(st.self, { kind: "fill-started", pids: [pid] });
       st.announced.set(this.selfId, st.self);
     }
-    for (const [rawDigest, rawRecord] of p.recs) {
+    // The chunk's records are applied together: each under its key's lock (a client write to
+    // the same key orders before or after it), all in one LMDB write batch, acked when durable.
+    await Promise.all(p.recs.map(async ([rawDigest, rawRecord]) => {
       const digest = asBuffer(rawDigest);
       const record = normaliseRecord(rawRecord);
       this.stats.recordsIn++;
@@ -616,7 +618,7 @@ export class Rebalancer {
       });
       // The acting master applies merged records like writes: the other copies get them too.
       if (won && merge) await this.replicate(ns, pid, digest, record, from);
-    }
+    }));
     if (p.last && !merge && p.ck === this.clusterKey) this.change(ns.name, { kind: "fill-completed", pids: [pid] });
     return true;
   }
