@@ -102,6 +102,9 @@ export class MigrationStats {
 /** An incoming move with no message for this long no longer counts against the intake bound. */
 const INTAKE_IDLE_MS = 35_000;
 
+/** A rebalance ends once this node has had no move to make for this long. */
+const REBALANCE_QUIET_MS = 2000;
+
 /** Sampling period of the migration rates. */
 const RATE_PERIOD_MS = 1000;
 
@@ -140,7 +143,9 @@ export class Rebalancer {
   private readonly completed = new Set<string>();
   private readonly limits: MigrationLimits;
   private rebalancing = false;
-  private rebalanceStart = { ms: 0, recordsOut: 0, bytesOut: 0, moves: 0 };
+  private rebalanceStart = { ms: 0, recordsOut: 0, bytesOut: 0, recordsIn: 0, bytesIn: 0, moves: 0 };
+  private idleSinceMs = 0;
+  private quietTimer: NodeJS.Timeout | undefined;
   private closed = false;
   /** Namespaces whose holdings changed and must be announced and recomputed (coalesced per turn). */
   private readonly dirty = new Set<string>();
@@ -225,6 +230,7 @@ export class Rebalancer {
   close(): void {
     this.closed = true;
     clearInterval(this.rateTimer);
+    clearTimeout(this.quietTimer);
   }
 
   /** Counters for `statistics` and metrics, Aerospike-style names. */
@@ -435,20 +441,40 @@ export class Rebalancer {
     return true;
   }
 
+  /**
+   * Logs a rebalance's start and, once this node has had nothing to send for REBALANCE_QUIET_MS
+   * (plans empty out between a move's end and the next recomputation), its end with totals:
+   * records and bytes sent and received here, moves made.
+   */
   private trackRebalance(remaining: number): void {
-    const busy = remaining > 0 || this.inFlight.size > 0;
-    if (busy && !this.rebalancing) {
+    this.pruneIntake(Date.now());
+    const busy = remaining > 0 || this.inFlight.size > 0 || this.intake.size > 0;
+    if (busy) {
+      this.idleSinceMs = 0;
+      clearTimeout(this.quietTimer);
+      this.quietTimer = undefined;
+      if (this.rebalancing) return;
       this.rebalancing = true;
-      this.rebalanceStart = { ms: Date.now(), recordsOut: this.stats.recordsOut, bytesOut: this.stats.bytesOut, moves: this.stats.movesDone };
+      const m = this.stats;
+      this.rebalanceStart = { ms: Date.now(), recordsOut: m.recordsOut, bytesOut: m.bytesOut, recordsIn: m.recordsIn, bytesIn: m.bytesIn, moves: m.movesDone };
       this.log.info({ clusterKey: this.clusterKey, moves: remaining }, "rebalance started");
-    } else if (!busy && this.rebalancing) {
+      return;
+    }
+    if (!this.rebalancing || this.quietTimer) return;
+    this.idleSinceMs = Date.now();
+    this.quietTimer = setTimeout(() => {
+      this.quietTimer = undefined;
+      if (!this.rebalancing || this.idleSinceMs === 0) return;
       this.rebalancing = false;
       const s = this.rebalanceStart;
+      const m = this.stats;
       this.log.info({
-        clusterKey: this.clusterKey, ms: Date.now() - s.ms, moves: this.stats.movesDone - s.moves,
-        recordsOut: this.stats.recordsOut - s.recordsOut, bytesOut: this.stats.bytesOut - s.bytesOut,
+        clusterKey: this.clusterKey, ms: this.idleSinceMs - s.ms, moves: m.movesDone - s.moves,
+        recordsOut: m.recordsOut - s.recordsOut, bytesOut: m.bytesOut - s.bytesOut,
+        recordsIn: m.recordsIn - s.recordsIn, bytesIn: m.bytesIn - s.bytesIn,
       }, "rebalance finished");
-    }
+    }, REBALANCE_QUIET_MS);
+    this.quietTimer.unref();
   }
 
   private start(nsName: string, move: Move): void {
@@ -631,9 +657,14 @@ export class Rebalancer {
   private admit(key: string): void {
     const now = Date.now();
     if (this.intake.has(key)) return void this.intake.set(key, now);
-    for (const [k, at] of this.intake) if (now - at > INTAKE_IDLE_MS) this.intake.delete(k);
+    this.pruneIntake(now);
     if (this.intake.size >= this.intakeMax) throw new KvError(ResultCode.DEVICE_OVERLOAD, `migration intake full (${this.intakeMax} moves)`);
     this.intake.set(key, now);
+    this.trackRebalance(this.stats.remaining);
+  }
+
+  private pruneIntake(now: number): void {
+    for (const [k, at] of this.intake) if (now - at > INTAKE_IDLE_MS) this.intake.delete(k);
   }
 
   private async replicate(ns: Namespace, pid: number, digest: Buffer, record: StoredRecord, except: string): Promise<void> {
