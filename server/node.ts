@@ -101,7 +101,7 @@ export class ShoalNode {
     const tx: TransactionContext = {
       namespaces: this.namespaces, locks: new KeyLocks(), stats: this.stats, now: this.now,
       log: this.log.child({ module: "transaction" }), cluster, peers: this.fabric,
-      onReplicaData: (ns, pid) => this.rebalancer?.noteReplicaData(ns, pid),
+      onReplicaData: (ns, pid) => this.rebalancer?.noteReplicaData(ns, pid) ?? true,
     };
     this.fabric.handle(FabricRequest.PROXY, (payload) => handleProxy(payload, tx));
     this.fabric.handle(FabricRequest.REPLICA_WRITE, (payload) => applyReplicaWrite(payload, tx));
@@ -170,6 +170,9 @@ export class ShoalNode {
     });
     this.sweeper.start();
     await withTimeout(firstCluster, FIRST_CLUSTER_WAIT_MS, "no cluster installed");
+    // Ready once it knows who holds what (a node of one: at once), so that its first `replicas`
+    // answer names partitions. Bounded: a peer slow to announce must not keep it from serving.
+    await Promise.all([...this.namespaces.values()].map((ns) => cluster.whenRoutable(ns, FIRST_CLUSTER_WAIT_MS)));
     this.ports = { service: servicePort, fabric: fabricPort, heartbeat: heartbeatPort, http: httpPort };
     this.log.info({ nodeId: this.nodeId, ...this.ports, namespaces: [...this.namespaces.keys()] }, "node serving");
     return this.ports;

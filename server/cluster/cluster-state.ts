@@ -33,6 +33,10 @@ export interface ClusterRouting {
   route(ns: Namespace, pid: number): Route;
   /** May this node answer a read of `pid` (it holds a complete copy)? */
   canRead(ns: Namespace, pid: number): boolean;
+  /** Is the ownership of `ns` known (false between a cluster change and the holdings exchange)? */
+  routable(ns: Namespace): boolean;
+  /** Resolves true once `ns` is routable, false after `timeoutMs`. */
+  whenRoutable(ns: Namespace, timeoutMs: number): Promise<boolean>;
 }
 
 const BITMAP_BYTES = PARTITION_COUNT / 8;
@@ -48,6 +52,8 @@ export class ClusterState implements ClusterView, ClusterRouting {
   private readonly ownership = new Map<string, Ownership>();
   /** The last ownership of a namespace, kept across a cluster change until the new one is known. */
   private readonly lastOwnership = new Map<string, Ownership>();
+  /** Requests waiting for the ownership of a namespace, woken by setOwnership. */
+  private readonly waiting = new Map<string, Set<() => void>>();
 
   constructor(
     readonly selfId: string,
@@ -76,6 +82,9 @@ export class ClusterState implements ClusterView, ClusterRouting {
     if (own) {
       this.ownership.set(nsName, own);
       this.lastOwnership.set(nsName, own);
+      const waiters = this.waiting.get(nsName);
+      this.waiting.delete(nsName);
+      for (const wake of waiters ?? []) wake();
     } else this.ownership.delete(nsName);
     this.replicasCache.delete(nsName);
     // Clients refetch `replicas` on every bump: bump only when this node's claims changed.
@@ -118,10 +127,34 @@ export class ClusterState implements ClusterView, ClusterRouting {
     return { master, targets: [...targets] };
   }
 
+  /**
+   * Reads are answered only from a copy the current ownership calls complete. Between a cluster
+   * change and the holdings exchange nothing is known to be complete: client requests wait for
+   * the ownership (`whenRoutable`) instead.
+   */
   canRead(ns: Namespace, pid: number): boolean {
-    const own = this.ownership.get(ns.name);
-    if (own) return own.readable(pid, this.selfId);
-    return this.route(ns, pid).master === this.selfId;
+    return this.ownership.get(ns.name)?.readable(pid, this.selfId) ?? false;
+  }
+
+  routable(ns: Namespace): boolean {
+    return this.ownership.has(ns.name) || !this.installed;
+  }
+
+  whenRoutable(ns: Namespace, timeoutMs: number): Promise<boolean> {
+    if (this.routable(ns)) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      let waiters = this.waiting.get(ns.name);
+      if (!waiters) this.waiting.set(ns.name, (waiters = new Set()));
+      const wake = () => {
+        clearTimeout(timer);
+        resolve(true);
+      };
+      const timer = setTimeout(() => {
+        waiters!.delete(wake);
+        resolve(false);
+      }, timeoutMs);
+      waiters.add(wake);
+    });
   }
 
   // ── ClusterView ───────────────────────────────────────────────────────────────────────────
@@ -165,12 +198,10 @@ export class ClusterState implements ClusterView, ClusterRouting {
       const bitmaps = own.replicaBitmaps(this.selfId, map.replicationFactor);
       value = `${ns.name}:0,${map.replicationFactor},${bitmaps.map((b) => b.toString("base64")).join(",")}`;
     } else {
+      // Between a cluster change and the holdings exchange this node claims nothing: the map
+      // alone would name owners that hold nothing yet. Clients keep their previous routes.
       const rf = map.replicationFactor;
       const bitmaps = Array.from({ length: rf }, () => Buffer.alloc(BITMAP_BYTES));
-      for (let pid = 0; pid < PARTITION_COUNT; pid++) {
-        const i = map.replicaIndexOf(this.selfId, pid);
-        if (i >= 0) bitmaps[i]![pid >> 3]! |= 0x80 >> (pid & 7);
-      }
       value = `${ns.name}:0,${rf},${bitmaps.map((b) => b.toString("base64")).join(",")}`;
     }
     this.replicasCache.set(ns.name, value);

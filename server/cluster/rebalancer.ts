@@ -54,6 +54,8 @@ export const CHUNK_RECORDS_MAX = 512;
 export const CHUNK_BYTES_MAX = 1024 * 1024;
 /** Coalescing window of ownership recomputations. */
 const RECOMPUTE_DELAY_MS = 10;
+/** Least time between two recomputations while a rebalance runs. */
+const RECOMPUTE_GAP_MS = 50;
 
 export interface RebalancerLogger {
   debug(obj: object, msg: string): void;
@@ -178,6 +180,8 @@ export class Rebalancer {
       const now = Date.now();
       this.stats.sampleRates(now);
       if (this.clusterKey) this.roster.seen(this.cluster.members, now);
+      // A holdings announcement lost to a connection not yet up would stall the exchange.
+      if (this.clusterKey && this.entering === null) for (const [name, st] of this.ns) if (!st.own) this.announce(name);
     }, RATE_PERIOD_MS);
     this.rateTimer.unref();
     fabric.handle(RebalanceRequest.HOLDINGS, (payload, from) => this.onHoldings(from, payload));
@@ -188,13 +192,21 @@ export class Rebalancer {
   }
 
   /**
-   * A replica write stored data for `pid`. If this node holds nothing of it yet, the copy is now
-   * partial (a fill in progress), so that it is merged or dropped like any other copy.
+   * A replica write for `pid` arrived: should it be stored? Not while this node deletes its copy
+   * of `pid` (or until its ownership reflects the drop), nor when its ownership says it is no
+   * write target of `pid`: the succession holds the partition complete, and a record stored here
+   * would be an orphan outside every holding. Otherwise yes, and if this node holds nothing of
+   * `pid` yet, its copy is now partial (a fill in progress), merged or dropped like any other.
    */
-  noteReplicaData(nsName: string, pid: number): void {
+  noteReplicaData(nsName: string, pid: number): boolean {
     const st = this.ns.get(nsName);
-    if (!st || hasPartition(st.self.full, pid) || hasPartition(st.self.partial, pid)) return;
-    this.change(nsName, { kind: "fill-started", pids: [pid] });
+    if (!st) return true;
+    const key = `${nsName}/${pid}`;
+    if (this.dropping.has(key)) return false;
+    if (st.own && !st.own.writeTargets(pid).includes(this.selfId)) return false;
+    this.touched.add(key);
+    if (!hasPartition(st.self.full, pid) && !hasPartition(st.self.partial, pid)) this.change(nsName, { kind: "fill-started", pids: [pid] });
+    return true;
   }
 
   /** A new cluster was installed (called after ClusterState.install). */
@@ -202,19 +214,52 @@ export class Rebalancer {
     this.previousKey = this.clusterKey;
     this.clusterKey = c.clusterKey;
     this.roster.seen(this.cluster.members, Date.now());
+    this.completed.clear();
+    this.touched.clear();
+    this.nonEmpty.clear();
     for (const [name, st] of this.ns) {
       st.self = nextHoldings(st.self, { kind: "cluster-entered", previousClusterKey: this.previousKey, lastOwnership: st.own });
       st.own = null;
       st.plan = [];
-      this.completed.clear();
       st.announced = new Map([[this.selfId, st.self]]);
       this.cluster.setOwnership(name, null);
-      this.announce(name);
     }
     const early = this.early.get(c.clusterKey) ?? [];
     this.early.clear();
     for (const e of early) this.onHoldings(e.from, e.payload);
-    for (const name of this.ns.keys()) this.recompute(name);
+    const ck = c.clusterKey;
+    this.entering = ck;
+    void this.releaseEmptyCopies(ck).catch((err) => this.log.warn({ err }, "releasing empty copies failed")).finally(() => {
+      if (this.clusterKey !== ck || this.closed) return;
+      this.entering = null;
+      for (const name of this.ns.keys()) this.announce(name);
+      for (const name of this.ns.keys()) this.recompute(name);
+    });
+  }
+
+  /**
+   * On entering a cluster, copies without a record are let go before holdings are announced. An
+   * empty copy carries nothing to merge or serve, but announced as full it would compete with
+   * real copies: a node that started alone claims every partition empty (genesis) and, on
+   * joining, could become acting master of partitions it has no record of. Writes made before
+   * the change are flushed first so that "empty" is what is on disk; partitions a replica write
+   * reached since the change are kept.
+   */
+  private async releaseEmptyCopies(ck: string): Promise<void> {
+    await Promise.all([...this.namespaces.values()].map((n) => n.store.flushed()));
+    if (this.clusterKey !== ck) return;
+    for (const [name, st] of this.ns) {
+      const ns = this.namespaces.get(name)!;
+      const empty: number[] = [];
+      for (let pid = 0; pid < PARTITION_COUNT; pid++) {
+        if (!hasPartition(st.self.full, pid) && !hasPartition(st.self.partial, pid)) continue;
+        if (this.touched.has(`${name}/${pid}`) || this.dropping.has(`${name}/${pid}`) || !partitionEmpty(ns, pid)) continue;
+        empty.push(pid);
+      }
+      if (empty.length === 0) continue;
+      st.self = nextHoldings(st.self, { kind: "dropped", pids: empty });
+      st.announced.set(this.selfId, st.self);
+    }
   }
 
   /** The current ownership of a namespace; null until every member announced its holdings. */
@@ -287,6 +332,7 @@ export class Rebalancer {
     this.flushScheduled = true;
     setImmediate(() => {
       this.flushScheduled = false;
+      if (this.entering !== null) return; // entering announces everything once done
       const names = [...this.dirty];
       this.dirty.clear();
       for (const name of names) this.announce(name);
@@ -313,24 +359,30 @@ export class Rebalancer {
   private recomputeTimer: NodeJS.Timeout | undefined;
 
   /**
-   * Asks for a recomputation. Recomputing costs ~10–25 ms (ownership and plan over 4096
-   * partitions), and during a rebalance holdings change with every finished move, so requests
-   * are coalesced: at most one recomputation per RECOMPUTE_DELAY_MS.
+   * Asks for a recomputation. Recomputing costs a few ms (ownership and plan over 4096
+   * partitions, more on a busy node), and during a rebalance holdings change with every finished
+   * move on every node, so requests are coalesced: one recomputation RECOMPUTE_DELAY_MS after
+   * a quiet spell, then at most one per RECOMPUTE_GAP_MS while a rebalance runs. A finished
+   * move does not wait for it: the next move starts at once from the plan in hand.
    */
   private recompute(nsName: string): void {
     this.recomputeWanted.add(nsName);
     if (this.recomputeTimer || this.closed) return;
+    const gap = this.rebalancing ? this.lastRecomputeMs + RECOMPUTE_GAP_MS - Date.now() : 0;
     this.recomputeTimer = setTimeout(() => {
       this.recomputeTimer = undefined;
+      this.lastRecomputeMs = Date.now();
       const names = [...this.recomputeWanted];
       this.recomputeWanted.clear();
       for (const name of names) this.recomputeNow(name);
-    }, RECOMPUTE_DELAY_MS);
+    }, Math.max(RECOMPUTE_DELAY_MS, gap));
   }
+
+  private lastRecomputeMs = 0;
 
   /** With every member's holdings: ownership → routing, genesis, drops, plan, moves. */
   private recomputeNow(nsName: string): void {
-    if (this.closed) return;
+    if (this.closed || this.entering !== null) return;
     const st = this.ns.get(nsName)!;
     const ns = this.namespaces.get(nsName)!;
     const map = this.cluster.mapFor(ns);
@@ -348,21 +400,42 @@ export class Rebalancer {
     this.schedule();
   }
 
+  /** Partitions whose records are being deleted here (`ns/pid`). */
   private readonly dropping = new Set<string>();
+  /** Partitions found to hold records here since the last cluster change (`ns/pid`). */
+  private readonly nonEmpty = new Set<string>();
+  /** Partitions a replica write reached since the last cluster change (`ns/pid`). */
+  private readonly touched = new Set<string>();
+  /** The cluster being entered: holdings are not announced nor ownership computed until set null. */
+  private entering: string | null = null;
 
+  /**
+   * Lets go of copies the ownership says may go: first the holdings (announced at once, so the
+   * masters stop sending replica writes and nobody counts on this copy), then the records. Replica
+   * writes are refused while the records go, incoming moves deferred; each record is removed only
+   * if it is still the version seen when the drop began.
+   */
   private async drop(nsName: string, pids: number[]): Promise<void> {
     const ns = this.namespaces.get(nsName)!;
-    const key = this.clusterKey;
     for (const pid of pids) this.dropping.add(`${nsName}/${pid}`);
-    for (const pid of pids) {
-      for (const { digest } of [...ns.store.partitionEntries(pid)]) {
-        await this.tx.locks.run(lockKey(nsName, digest), () => ns.store.remove(digest));
-      }
-    }
-    for (const pid of pids) this.dropping.delete(`${nsName}/${pid}`);
-    if (key !== this.clusterKey) return;
     this.stats.partitionsDropped += pids.length;
     this.change(nsName, { kind: "dropped", pids });
+    try {
+      await ns.store.flushed();
+      for (const pid of pids) {
+        for (const { digest, record } of [...ns.store.partitionEntries(pid)]) {
+          await this.tx.locks.run(lockKey(nsName, digest), () => {
+            const cur = ns.store.get(digest, 0);
+            if (cur && (cur.generation !== record.generation || cur.lastUpdateMs !== record.lastUpdateMs)) return false;
+            return ns.store.remove(digest);
+          });
+        }
+      }
+    } finally {
+      // By now the ownership reflects the drop (it was announced first): no replica write comes.
+      for (const pid of pids) this.dropping.delete(`${nsName}/${pid}`);
+      this.recompute(nsName);
+    }
   }
 
   // ── moves out ────────────────────────────────────────────────────────────────────────────
@@ -400,7 +473,13 @@ export class Rebalancer {
     const fills = new Map<string, number[]>();
     for (const move of plan) {
       const key = `${nsName}/${moveKey(move)}`;
-      if (this.inFlight.has(key) || !partitionEmpty(ns, move.pid)) {
+      if (this.inFlight.has(key) || this.nonEmpty.has(`${nsName}/${move.pid}`)) {
+        rest.push(move);
+        continue;
+      }
+      if (!partitionEmpty(ns, move.pid)) {
+        // A partition with records here keeps some while it moves: check it once per cluster.
+        this.nonEmpty.add(`${nsName}/${move.pid}`);
         rest.push(move);
         continue;
       }
@@ -582,6 +661,7 @@ export class Rebalancer {
   /** Delta step 1 on the receiver: how many records it holds of the partition, and their sums. */
   private onProbe(payload: unknown, from: string): { n: number; nb: number; h?: Buffer } {
     const { ns, pid } = this.checkMoveRequest(payload);
+    if (this.dropping.has(`${ns.name}/${pid}`)) throw new KvError(ResultCode.DEVICE_OVERLOAD, "partition copy being dropped here; try later");
     this.admit(`${from}/${ns.name}/${(payload as { kind?: unknown }).kind}:${pid}`);
     const entries: Array<{ digest: Buffer; record: Version }> = [];
     for (const { digest, record } of ns.store.partitionEntries(pid)) entries.push({ digest, record });
@@ -622,6 +702,7 @@ export class Rebalancer {
     }
     const pid = p.pid!;
     const merge = p.kind === MoveKind.MERGE;
+    if (this.dropping.has(`${ns.name}/${pid}`)) throw new KvError(ResultCode.DEVICE_OVERLOAD, "partition copy being dropped here; try later");
     const intakeKey = `${from}/${ns.name}/${p.kind}:${pid}`;
     if (p.first) this.admit(intakeKey);
     this.intake.set(intakeKey, Date.now());

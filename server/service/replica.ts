@@ -24,7 +24,8 @@ export async function applyReplicaWrite(payload: unknown, ctx: TransactionContex
   if (digest.length !== DIGEST_BYTES) throw new KvError(ResultCode.PARAMETER, "replica write with a bad digest");
   const record = p!.r === null || p!.r === undefined ? null : normaliseRecord(p!.r);
   ctx.stats.replicaWrites++;
-  ctx.onReplicaData?.(ns.name, partitionId(digest));
+  // Not wanted here (this node is letting its copy of the partition go): acknowledged, not stored.
+  if (ctx.onReplicaData?.(ns.name, partitionId(digest)) === false) return true;
   return ctx.locks.run(lockKey(ns.name, digest), async () => {
     if (record === null) return ns.store.remove(digest);
     if (!supersedes(record, ns.store.get(digest, 0))) return false;

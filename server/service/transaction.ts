@@ -35,8 +35,8 @@ export interface TransactionContext {
   /** Absent on a node that is not clustered (tests): everything is local. */
   readonly cluster?: ClusterRouting;
   readonly peers?: PeerTransport;
-  /** Called when a replica write stores data for a partition (the rebalancer tracks holdings). */
-  readonly onReplicaData?: (ns: string, pid: number) => void;
+  /** Asked before a replica write is stored: false = acknowledge without storing (see Rebalancer.noteReplicaData). */
+  readonly onReplicaData?: (ns: string, pid: number) => boolean;
 }
 
 /** What transactions need of the fabric. */
@@ -46,6 +46,8 @@ export interface PeerTransport {
 
 /** A request is proxied at most this many times (maps can disagree briefly during a change). */
 export const PROXY_HOPS_MAX = 2;
+/** How long a client request waits for the ownership after a cluster change before UNAVAILABLE. */
+export const ROUTE_WAIT_MS = 1000;
 /** Fabric request types. */
 export const FabricRequest = { PROXY: "proxy", REPLICA_WRITE: "replica-write" } as const;
 
@@ -145,6 +147,16 @@ export function handleMessage(body: Buffer, ctx: TransactionContext, hops = 0): 
   const { cmd } = located;
   const isWrite = (cmd.info2 & Info2.WRITE) !== 0;
   if (ctx.cluster) {
+    if (!ctx.cluster.routable(located.ns)) {
+      // A cluster change is being settled (the holdings exchange, a round trip): who holds what
+      // is unknown, so nobody may act as master or serve a read on its own. Wait for it, bounded.
+      const ns = located.ns;
+      return ctx.cluster.whenRoutable(ns, ROUTE_WAIT_MS).then((ok) => {
+        if (ok) return handleMessage(body, ctx, hops);
+        ctx.stats.recordError(ResultCode.UNAVAILABLE);
+        return headerReply(ResultCode.UNAVAILABLE);
+      });
+    }
     const route = ctx.cluster.route(located.ns, located.pid);
     const local = isWrite ? route.master === ctx.cluster.selfId : ctx.cluster.canRead(located.ns, located.pid);
     if (!local) return proxy(body, route.master, hops, ctx);
@@ -201,8 +213,13 @@ async function write(loc: Located, ctx: TransactionContext): Promise<Buffer> {
   if (local) {
     const replicas = replicate(loc, record!, ctx);
     await local;
-    // Commit level "all" (the default): acknowledge once every replica applied the write.
-    if (!(cmd.info3 & Info3.COMMIT_MASTER)) await replicas;
+    // Commit level "all" (the default): acknowledge once every replica applied the write. If
+    // one could not, the write is not acknowledged: it stands here (in doubt for the client),
+    // and a retry after the cluster change that follows reaches the new write targets.
+    if (!(cmd.info3 & Info3.COMMIT_MASTER) && !(await replicas)) {
+      ctx.stats.recordError(ResultCode.TIMEOUT);
+      return headerReply(ResultCode.TIMEOUT);
+    }
   }
   if (outcome.bins.length === 0) return headerReply(ResultCode.OK, generation, outcome.voidTime);
   return binsReply(generation, outcome.voidTime, outcome.bins);
@@ -235,19 +252,22 @@ export function tombstoneOf(deleted: StoredRecord, nowMs: number): StoredRecord 
   };
 }
 
-/** Sends the record to every other node that must hold it; resolves when all answered. */
-async function replicate(loc: Located, record: StoredRecord, ctx: TransactionContext): Promise<void> {
-  if (!ctx.cluster || !ctx.peers) return;
+/**
+ * Sends the record to every other node that must hold it; resolves when all answered: true when
+ * every one applied it, false when one failed (down, unreachable, timed out).
+ */
+async function replicate(loc: Located, record: StoredRecord, ctx: TransactionContext): Promise<boolean> {
+  if (!ctx.cluster || !ctx.peers) return true;
   const self = ctx.cluster.selfId;
   const targets = ctx.cluster.route(loc.ns, loc.pid).targets.filter((t) => t !== self);
-  if (targets.length === 0) return;
+  if (targets.length === 0) return true;
   const payload: ReplicaWrite = { ns: loc.ns.name, d: loc.digest, r: record };
-  await Promise.all(targets.map((t) => ctx.peers!.request(t, FabricRequest.REPLICA_WRITE, payload).catch((err) => {
-    // The replica is down or unreachable: the write stands on the master, the cluster change
-    // that follows re-replicates the partition. Counted so an operator sees it.
+  const applied = await Promise.all(targets.map((t) => ctx.peers!.request(t, FabricRequest.REPLICA_WRITE, payload).then(() => true, (err) => {
     ctx.stats.replicaWriteFailures++;
     ctx.log.warn({ peer: t, err: (err as Error).message }, "replica write failed");
+    return false;
   })));
+  return applied.every(Boolean);
 }
 
 /** Forwards a request to the node that serves it and relays the answer. */

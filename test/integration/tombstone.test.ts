@@ -49,6 +49,7 @@ describe("durable deletes", () => {
     const survivors = nodes.slice(0, 2);
     await waitForClusterSize(survivors, 2);
     await waitForSettled(survivors);
+    await waitFor(() => client.nodes().length === 2, 5000, "the client to drop the stopped node"); // its next tend
     for (const i of held) await client.remove(new Key("test", "tomb", i), { maxRetries: 3 });
     await new Promise((r) => setTimeout(r, 2000)); // 4× the reclaim age, 2 reclaim passes
     expect(await reclaimed(survivors), "tombstones reclaimed while a holder is away").toBe(0);
