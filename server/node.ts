@@ -20,7 +20,7 @@ import { loadNodeId } from "./cluster/node-identity.js";
 import type { ServerConfig } from "./config.js";
 import type { Logger } from "./logger.js";
 import { answerInfo } from "./service/info.js";
-import { applyReplicaWrite, handleProxy } from "./service/replica.js";
+import { applyReplicaWrite, answerDuplicate, handleProxy } from "./service/replica.js";
 import { FabricRequest, TransactionContext } from "./service/transaction.js";
 import { KeyLocks } from "./service/key-lock.js";
 import type { Namespace } from "./service/namespace.js";
@@ -105,6 +105,7 @@ export class ShoalNode {
     };
     this.fabric.handle(FabricRequest.PROXY, (payload) => handleProxy(payload, tx));
     this.fabric.handle(FabricRequest.REPLICA_WRITE, (payload) => applyReplicaWrite(payload, tx));
+    this.fabric.handle(FabricRequest.DUP_RES, (payload) => answerDuplicate(payload, tx));
     const fabricPort = await this.fabric.listen();
     this.rebalancer = new Rebalancer(
       this.nodeId, this.namespaces, cluster, this.fabric, tx, this.log.child({ module: "rebalance" }),
@@ -255,6 +256,7 @@ export class ShoalNode {
         proxy_failures_total: s.proxyFailures,
         replica_writes_total: s.replicaWrites,
         replica_write_failures_total: s.replicaWriteFailures,
+        dup_resolutions_total: s.dupResolutions,
       },
     };
   }

@@ -37,9 +37,12 @@ export interface ClusterRouting {
   routable(ns: Namespace): boolean;
   /** Resolves true once `ns` is routable, false after `timeoutMs`. */
   whenRoutable(ns: Namespace, timeoutMs: number): Promise<boolean>;
+  /** Other members whose copy of `pid` still has to merge into this node's (duplicate resolution). */
+  duplicates(ns: Namespace, pid: number): readonly string[];
 }
 
 const BITMAP_BYTES = PARTITION_COUNT / 8;
+const NO_NODES: readonly string[] = Object.freeze([]);
 
 export class ClusterState implements ClusterView, ClusterRouting {
   private installed: InstalledClusterInfo | undefined;
@@ -134,6 +137,12 @@ export class ClusterState implements ClusterView, ClusterRouting {
    */
   canRead(ns: Namespace, pid: number): boolean {
     return this.ownership.get(ns.name)?.readable(pid, this.selfId) ?? false;
+  }
+
+  duplicates(ns: Namespace, pid: number): readonly string[] {
+    const own = this.ownership.get(ns.name);
+    if (!own || !own.merging(pid)) return NO_NODES;
+    return own.map.nodes.filter((n) => n !== this.selfId && own.needsMerge(pid, n));
   }
 
   routable(ns: Namespace): boolean {

@@ -147,6 +147,7 @@ function statistics(ctx: InfoContext): string {
     proxy_failures: s.proxyFailures,
     replica_writes: s.replicaWrites,
     replica_write_failures: s.replicaWriteFailures,
+    dup_resolutions: s.dupResolutions,
     ...(ctx.extraStats?.() ?? {}),
   });
 }

@@ -34,6 +34,16 @@ export async function applyReplicaWrite(payload: unknown, ctx: TransactionContex
   });
 }
 
+/** Duplicate resolution on the holder's side: this node's version of a record (tombstones too). */
+export function answerDuplicate(payload: unknown, ctx: TransactionContext): StoredRecord | null {
+  const p = payload as { ns?: unknown; d?: unknown } | undefined;
+  const ns = typeof p?.ns === "string" ? ctx.namespaces.get(p.ns) : undefined;
+  if (!ns) throw new KvError(ResultCode.NAMESPACE_NOT_FOUND, `duplicate resolution for unknown namespace ${String(p?.ns)}`);
+  const digest = asBuffer(p!.d);
+  if (digest.length !== DIGEST_BYTES) throw new KvError(ResultCode.PARAMETER, "duplicate resolution with a bad digest");
+  return ns.store.get(digest, 0) ?? null;
+}
+
 /** Runs a proxied client request here and returns the reply frame. */
 export function handleProxy(payload: unknown, ctx: TransactionContext): Buffer | Promise<Buffer> {
   const p = payload as { b?: unknown; h?: unknown } | undefined;

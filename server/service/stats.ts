@@ -19,6 +19,8 @@ export class ServiceStats {
   proxyFailures = 0;
   replicaWrites = 0;
   replicaWriteFailures = 0;
+  /** Records resolved against other copies because their partition was merging. */
+  dupResolutions = 0;
   /** Count per result code of failed transactions. */
   readonly errorsByCode = new Map<number, number>();
 

@@ -20,7 +20,10 @@ import { AsMessage, decodeMessage, emptyMessage, encodeMessage, findField } from
 import { partitionId } from "../../client/protocol/digest.js";
 import { ResultCode } from "../../client/protocol/result-code.js";
 import type { ClusterRouting } from "../cluster/cluster-state.js";
-import { applyDelete, applyRead, applyWrite, citrusleafNow, nextGeneration, RecordCommand, RecordOutcome, ReplyBin } from "../core/record-rules.js";
+import {
+  applyDelete, applyRead, applyWrite, citrusleafNow, nextGeneration, RecordCommand, RecordOutcome, ReplyBin, supersedes,
+} from "../core/record-rules.js";
+import { normaliseRecord } from "./replica.js";
 import type { StoredKey, StoredRecord } from "../storage/record-store.js";
 import { KeyLocks } from "./key-lock.js";
 import type { Namespace } from "./namespace.js";
@@ -48,8 +51,10 @@ export interface PeerTransport {
 export const PROXY_HOPS_MAX = 2;
 /** How long a client request waits for the ownership after a cluster change before UNAVAILABLE. */
 export const ROUTE_WAIT_MS = 1000;
+/** How long duplicate resolution waits for a member's version. */
+const DUP_RES_TIMEOUT_MS = 1000;
 /** Fabric request types. */
-export const FabricRequest = { PROXY: "proxy", REPLICA_WRITE: "replica-write" } as const;
+export const FabricRequest = { PROXY: "proxy", REPLICA_WRITE: "replica-write", DUP_RES: "dup-res" } as const;
 
 /** Payload of a replica write: the whole record after the master's write, or null for a delete. */
 export interface ReplicaWrite {
@@ -161,11 +166,46 @@ export function handleMessage(body: Buffer, ctx: TransactionContext, hops = 0): 
     const local = isWrite ? route.master === ctx.cluster.selfId : ctx.cluster.canRead(located.ns, located.pid);
     if (!local) return proxy(body, route.master, hops, ctx);
   }
+  const dups = ctx.cluster?.duplicates(located.ns, located.pid) ?? [];
+  if (dups.length > 0) {
+    // The partition is merging: copies elsewhere may hold newer versions than this one. Resolve
+    // the record first (under its lock), so a read sees the newest and a write builds on it.
+    return ctx.locks.run(located.lockKey, async () => {
+      await resolveDuplicates(located, dups, ctx);
+      return isWrite ? write(located, ctx) : read(located, ctx);
+    }).catch((err) => errorReply(err, ctx));
+  }
   if (!isWrite) {
     if (!ctx.locks.busy(located.lockKey)) return read(located, ctx);
     return ctx.locks.run(located.lockKey, () => read(located, ctx));
   }
   return ctx.locks.run(located.lockKey, () => write(located, ctx)).catch((err) => errorReply(err, ctx));
+}
+
+/**
+ * Duplicate resolution (Aerospike's term): asks every member whose copy of the partition must
+ * still merge for its version of the record and keeps the one that supersedes (generation, then
+ * last-update time; a tombstone counts). The winner is stored here; the merge will bring the
+ * same record later and change nothing. A member that does not answer fails the request
+ * (retryable): acting without its version could build a write on a stale one, which the merge
+ * would then overrule, losing an acknowledged write.
+ */
+async function resolveDuplicates(loc: Located, dups: readonly string[], ctx: TransactionContext): Promise<void> {
+  if (!ctx.peers) return;
+  const payload = { ns: loc.ns.name, d: loc.digest };
+  const answers = await Promise.all(dups.map((n) => ctx.peers!.request(n, FabricRequest.DUP_RES, payload, DUP_RES_TIMEOUT_MS)));
+  let best = loc.ns.store.get(loc.digest, 0);
+  let won = false;
+  for (const a of answers) {
+    if (a === null || a === undefined) continue;
+    const theirs = normaliseRecord(a);
+    if (supersedes(theirs, best)) {
+      best = theirs;
+      won = true;
+    }
+  }
+  ctx.stats.dupResolutions++;
+  if (won && best) await loc.ns.store.put(loc.digest, best);
 }
 
 function read(loc: Located, ctx: TransactionContext): Buffer {
