@@ -104,6 +104,9 @@ export class MigrationStats {
 /** An incoming move with no message for this long no longer counts against the intake bound. */
 const INTAKE_IDLE_MS = 35_000;
 
+/** Records removed per LMDB batch when a partition copy is dropped. */
+const DROP_BATCH_RECORDS = 1024;
+
 /** A rebalance ends once this node has had no move to make for this long. */
 const REBALANCE_QUIET_MS = 2000;
 
@@ -422,15 +425,23 @@ export class Rebalancer {
     this.change(nsName, { kind: "dropped", pids });
     try {
       await ns.store.flushed();
+      // Removals go in batches (one LMDB commit each, not one per record), the loop yielding
+      // between them.
+      let batch: Array<Promise<unknown>> = [];
       for (const pid of pids) {
         for (const { digest, record } of [...ns.store.partitionEntries(pid)]) {
-          await this.tx.locks.run(lockKey(nsName, digest), () => {
+          batch.push(this.tx.locks.run(lockKey(nsName, digest), () => {
             const cur = ns.store.get(digest, 0);
             if (cur && (cur.generation !== record.generation || cur.lastUpdateMs !== record.lastUpdateMs)) return false;
             return ns.store.remove(digest);
-          });
+          }));
+          if (batch.length >= DROP_BATCH_RECORDS) {
+            await Promise.all(batch);
+            batch = [];
+          }
         }
       }
+      await Promise.all(batch);
     } finally {
       // By now the ownership reflects the drop (it was announced first): no replica write comes.
       for (const pid of pids) this.dropping.delete(`${nsName}/${pid}`);
