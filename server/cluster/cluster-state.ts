@@ -146,7 +146,7 @@ export class ClusterState implements ClusterView, ClusterRouting {
   }
 
   routable(ns: Namespace): boolean {
-    return this.ownership.has(ns.name) || !this.installed;
+    return this.ownership.has(ns.name);
   }
 
   whenRoutable(ns: Namespace, timeoutMs: number): Promise<boolean> {

@@ -577,7 +577,13 @@ export class Rebalancer {
         this.stats.movesDone++;
         if (ck !== this.clusterKey) return;
         this.completed.add(key);
-        if (move.kind === MoveKind.MERGE) this.change(nsName, { kind: "merge-completed", pids: [move.pid] });
+        if (move.kind === MoveKind.MERGE) {
+          // A copy filled in this cluster meanwhile (the acting master changed during the merge)
+          // is current: marking it handed over would demote a full copy that no plan refills.
+          const st = this.ns.get(nsName)!;
+          if (!hasPartition(st.self.current, move.pid)) this.change(nsName, { kind: "merge-completed", pids: [move.pid] });
+          else this.schedule();
+        }
         else this.schedule();
       },
       (err) => {

@@ -1,0 +1,80 @@
+/**
+ * The choices the rebalance simulator explores around the pure core:
+ *
+ *   ShellModel   behaviours of the shell (server/cluster, server/service) that the simulator can
+ *                run as the shell did them when the simulator was written (SHELL_AS_IS, "today"
+ *                below: the shell before commit 6db3bc5) or as the design says (SHELL_AS_DESIGNED,
+ *                the default of rebalance.test.ts). The simulator showed each as-is behaviour to
+ *                break an invariant (see rebalance.test.ts for how to replay them). The shell now
+ *                does what SHELL_AS_DESIGNED models: a failed replica write is answered TIMEOUT
+ *                (in doubt); client requests wait for the ownership after a cluster change (and
+ *                before the first one), then UNAVAILABLE; drops announce first and delete only
+ *                the versions seen, refusing replica writes and incoming moves meanwhile; a merge
+ *                of a copy that is current already does not mark it handed over.
+ *   Mutation     a rule broken on purpose, to show that the invariants notice (mutation checks).
+ */
+
+/** Behaviours of the shell: as today, or as the design (DESIGN.md "Transactions", "Migrations") says. */
+export interface ShellModel {
+  /**
+   * A replica write that fails at the master: "ack" = transaction.ts today (logged, counted, the
+   * client is acknowledged anyway); "in-doubt" = commit level `all` as designed (the client gets
+   * an in-doubt error).
+   */
+  readonly replicaFailure: "ack" | "in-doubt";
+  /**
+   * Routing between a cluster change and the holdings exchange: "last-ownership" =
+   * cluster-state.ts route()/canRead() today (the previous acting master if still a member, else
+   * the new map master, which may hold nothing: it then serves reads and takes writes);
+   * "unavailable" = answer nothing until ownership is known, and refuse merge chunks meanwhile
+   * (the acting master would not know whom to replicate the winners to; the sender retries).
+   */
+  readonly interim: "last-ownership" | "unavailable";
+  /**
+   * A node that has not installed a cluster yet (just restarted): "local" = today (node.ts opens
+   * the service port before the first install, and route() without a map answers "self": it
+   * serves reads from its stale disk and applies writes unreplicated); "unavailable".
+   */
+  readonly beforeInstall: "local" | "unavailable";
+  /**
+   * Dropping a copy: "as-is" = rebalancer.ts drop() today: per partition a snapshot of its keys,
+   * removed one awaited record at a time, and `dropped` announced at the end, unless the cluster
+   * changed meanwhile. The removal goes on across a cluster change while the holdings still claim
+   * the copy (full, in line) in the new cluster, and a replica write that lands after its
+   * partition's snapshot survives, claimed by nothing. "announce-first" = `dropped` is announced
+   * before any record is removed; removal then skips a partition the node holds again (a replica
+   * write or a fill re-started it) and repeats until the others are empty.
+   */
+  readonly drop: "as-is" | "announce-first";
+  /**
+   * A merge move that finishes: "as-is" = rebalancer.ts start() today: `merge-completed` whenever
+   * the cluster is unchanged. A node whose acting master changed may run two merges of one
+   * partition (to the old and the new master); if the first one's completion lets the node be
+   * filled again, the second one's completion turns that fresh full copy partial, and the fill
+   * will not be planned again in this cluster (the sender's `completed` set): the partition stays
+   * below its replication factor. "recheck" = no `merge-completed` for a copy that is already
+   * current (handed over, or filled again, in this cluster).
+   */
+  readonly mergeDone: "as-is" | "recheck";
+}
+
+export const SHELL_AS_IS: ShellModel = {
+  replicaFailure: "ack", interim: "last-ownership", beforeInstall: "local", drop: "as-is", mergeDone: "as-is",
+};
+export const SHELL_AS_DESIGNED: ShellModel = {
+  replicaFailure: "in-doubt", interim: "unavailable", beforeInstall: "unavailable", drop: "announce-first", mergeDone: "recheck",
+};
+
+/** Rules the simulator can break on purpose, to show the invariants notice (mutation checks). */
+export type Mutation =
+  | "none"
+  /** Merges and fills overwrite whatever the receiver has, ignoring generations. */
+  | "merge-ignores-generation"
+  /** Drops whatever is not in the succession as soon as ownership is known, complete or not. */
+  | "drop-before-complete"
+  /** Replica writes skip the last write target (a filling node misses writes). */
+  | "skip-filling-target"
+  /** A fill is declared complete at its first chunk. */
+  | "fill-completes-early"
+  /** Deletes remove the record instead of storing a tombstone. */
+  | "delete-without-tombstone";
