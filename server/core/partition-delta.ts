@@ -29,6 +29,7 @@
  *   - a record the receiver holds at the same or a newer version is never wanted.
  * A false "equal" needs a 64-bit sum collision within one bucket (~2⁻⁶⁴ per differing bucket).
  */
+import { fmix32 } from "./partition-map.js";
 import { supersedes } from "./record-rules.js";
 
 /** Bytes of one version in a summary: digest (20), generation (u16), last-update ms (u48). */
@@ -55,15 +56,6 @@ export function bucketCount(count: number): number {
 /** The bucket of a digest among `nb` (digest bytes 2–3: the partition id uses bytes 0–1). */
 export function bucketOf(digest: Uint8Array, nb: number): number {
   return ((digest[2]! << 8) | digest[3]!) & (nb - 1);
-}
-
-function fmix32(h: number): number {
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x85ebca6b);
-  h ^= h >>> 13;
-  h = Math.imul(h, 0xc2b2ae35);
-  h ^= h >>> 16;
-  return h >>> 0;
 }
 
 function u32(d: Uint8Array, at: number): number {

@@ -280,8 +280,8 @@ function sortNodeIds(nodeIds: readonly string[]): string[] {
 // Scores
 // ---------------------------------------------------------------------------------------------
 
-/** murmur3's 32-bit finaliser: a bijection with full avalanche. */
-function fmix32(h: number): number {
+/** murmur3's 32-bit finaliser: a bijection with full avalanche (also used by partition-delta.ts). */
+export function fmix32(h: number): number {
   h ^= h >>> 16;
   h = Math.imul(h, 0x85ebca6b);
   h ^= h >>> 13;
