@@ -31,6 +31,7 @@
  */
 import assert from "node:assert/strict";
 import { isIP } from "node:net";
+import { MIGRATIONS_LIMIT_MAX } from "./core/migration-plan.js";
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
@@ -123,7 +124,7 @@ export const CONFIG_RANGES = {
   connectionsMax: { min: 1, max: 1_000_000 },
   frameBytesMax: { min: 128 * KiB, max: 256 * MiB },
   idleTimeoutMs: { min: 10, max: DAY_MS, zero: "never time out" },
-  migrationsMax: { min: 1, max: 1024 },
+  migrationsMax: { min: 1, max: MIGRATIONS_LIMIT_MAX },
 } as const satisfies Record<string, IntRange>;
 
 export const NODE_ID_HEX_DIGITS_MAX = 16;

@@ -19,7 +19,6 @@ import { TombstoneReclaimer } from "./cluster/tombstone-reclaimer.js";
 import { loadNodeId } from "./cluster/node-identity.js";
 import type { ServerConfig } from "./config.js";
 import type { Logger } from "./logger.js";
-import { answerInfo } from "./service/info.js";
 import { applyReplicaWrite, answerDuplicate, handleProxy } from "./service/replica.js";
 import { FabricRequest, TransactionContext } from "./service/transaction.js";
 import { KeyLocks } from "./service/key-lock.js";
@@ -180,12 +179,6 @@ export class ShoalNode {
   }
 
   private fabricPeers = new Set<string>();
-
-  /** Runs info commands locally (for the CLI and tests). */
-  info(commands: string[]): Array<[string, string]> {
-    if (!this.cluster) throw new Error("node is not started");
-    return answerInfo(commands, { cluster: this.cluster, namespaces: this.namespaces, stats: this.stats, now: this.now, version: VERSION });
-  }
 
   close(): Promise<void> {
     this.closing ??= (async () => {

@@ -12,7 +12,7 @@
  * membership; this class holds no membership logic of its own.
  */
 import crypto from "node:crypto";
-import { createMembership, MembershipEffect, MembershipState, MembershipView, step, view } from "../core/membership.js";
+import { createMembership, MembershipEffect, MembershipState, step, view } from "../core/membership.js";
 import { seededRng, Rng } from "../core/rng.js";
 import { Endpoint, HeartbeatChannel } from "./heartbeat.js";
 
@@ -81,14 +81,6 @@ export class ClusterDriver {
   onInstall(listener: (c: InstalledClusterInfo) => void): void {
     this.installListeners.push(listener);
     if (this.installed) listener(this.installed);
-  }
-
-  get current(): InstalledClusterInfo | undefined {
-    return this.installed;
-  }
-
-  view(): MembershipView {
-    return view(this.state);
   }
 
   /** Endpoint of a node heard recently (or self). */

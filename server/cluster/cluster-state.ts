@@ -12,9 +12,8 @@
  * Before the first cluster is installed the node answers partition-generation -1, which clients
  * take as "not ready" (protocol reference §8.3).
  */
-import { PARTITION_COUNT } from "../../client/protocol/constants.js";
 import { computePartitionMap, PartitionMap } from "../core/partition-map.js";
-import type { Ownership } from "../core/partition-ownership.js";
+import { PARTITION_BITMAP_BYTES, type Ownership } from "../core/partition-ownership.js";
 import type { ClusterView } from "../service/info.js";
 import type { Namespace } from "../service/namespace.js";
 import type { InstalledClusterInfo } from "./cluster-driver.js";
@@ -41,7 +40,6 @@ export interface ClusterRouting {
   duplicates(ns: Namespace, pid: number): readonly string[];
 }
 
-const BITMAP_BYTES = PARTITION_COUNT / 8;
 const NO_NODES: readonly string[] = Object.freeze([]);
 
 export class ClusterState implements ClusterView, ClusterRouting {
@@ -201,18 +199,14 @@ export class ClusterState implements ClusterView, ClusterRouting {
     if (value !== undefined) return value;
     const map = this.maps.get(ns.replicationFactor);
     const own = this.ownership.get(ns.name);
-    if (!map) {
-      value = `${ns.name}:0,1,${Buffer.alloc(BITMAP_BYTES).toString("base64")}`;
-    } else if (own) {
-      const bitmaps = own.replicaBitmaps(this.selfId, map.replicationFactor);
-      value = `${ns.name}:0,${map.replicationFactor},${bitmaps.map((b) => b.toString("base64")).join(",")}`;
-    } else {
-      // Between a cluster change and the holdings exchange this node claims nothing: the map
-      // alone would name owners that hold nothing yet. Clients keep their previous routes.
-      const rf = map.replicationFactor;
-      const bitmaps = Array.from({ length: rf }, () => Buffer.alloc(BITMAP_BYTES));
-      value = `${ns.name}:0,${rf},${bitmaps.map((b) => b.toString("base64")).join(",")}`;
-    }
+    // Without an ownership (no cluster yet, or between a cluster change and the holdings
+    // exchange) this node claims nothing: the map alone would name owners that hold nothing yet.
+    // Clients keep their previous routes.
+    const rf = map?.replicationFactor ?? 1;
+    const bitmaps = map && own
+      ? own.replicaBitmaps(this.selfId, rf)
+      : Array.from({ length: rf }, () => Buffer.alloc(PARTITION_BITMAP_BYTES));
+    value = `${ns.name}:0,${rf},${bitmaps.map((b) => b.toString("base64")).join(",")}`;
     this.replicasCache.set(ns.name, value);
     return value;
   }

@@ -72,25 +72,39 @@ export function encodeFabricFrame(body: unknown[]): Buffer {
   return frame;
 }
 
-/** Splits a stream into frames; throws on an oversized frame. */
+/**
+ * Splits a stream into frames; throws on an oversized frame. Chunks of an unfinished frame are
+ * kept as a list and joined once, when the frame is complete (as client/protocol/frame.ts does):
+ * joining on every chunk would copy a 1 MiB migration chunk ~16 times over.
+ */
 export class FabricFrameReader {
-  private pending: Buffer = Buffer.alloc(0);
+  private chunks: Buffer[] = [];
+  private size = 0;
   constructor(private readonly frameBytesMax: number) {}
 
   push(chunk: Buffer): unknown[][] {
-    let buf = this.pending.length ? Buffer.concat([this.pending, chunk]) : chunk;
+    this.chunks.push(chunk);
+    this.size += chunk.length;
     const out: unknown[][] = [];
-    while (buf.length >= 4) {
-      const len = buf.readUInt32BE(0);
+    while (this.size >= 4) {
+      if (this.chunks[0]!.length < 4) this.join();
+      const len = this.chunks[0]!.readUInt32BE(0);
       if (len > this.frameBytesMax) throw new FabricError(`fabric frame of ${len} bytes exceeds ${this.frameBytesMax}`);
-      if (buf.length < 4 + len) break;
-      const body = packr.unpack(buf.subarray(4, 4 + len));
+      if (this.size < 4 + len) break;
+      if (this.chunks[0]!.length < 4 + len) this.join();
+      const head = this.chunks[0]!;
+      const body = packr.unpack(head.subarray(4, 4 + len));
       if (!Array.isArray(body)) throw new FabricError("fabric frame is not an array");
       out.push(body);
-      buf = buf.subarray(4 + len);
+      if (head.length > 4 + len) this.chunks[0] = head.subarray(4 + len);
+      else this.chunks.shift();
+      this.size -= 4 + len;
     }
-    this.pending = buf.length ? Buffer.from(buf) : Buffer.alloc(0);
     return out;
+  }
+
+  private join(): void {
+    this.chunks = [Buffer.concat(this.chunks, this.size)];
   }
 }
 
@@ -132,10 +146,6 @@ class PeerLink {
     readonly peer: string,
     private readonly fabric: Fabric,
   ) {}
-
-  get inFlight(): number {
-    return this.pending.size;
-  }
 
   request(type: string, payload: unknown, timeoutMs: number, oneWay = false): Promise<unknown> {
     const opts = this.fabric.opts;
@@ -287,10 +297,6 @@ export class Fabric {
   /** Opens the link to `peer` now (kept open, so its loss is noticed at once). */
   connect(peer: string): void {
     if (!this.closed) this.link(peer).open();
-  }
-
-  inFlight(peer: string): number {
-    return this.links.get(peer)?.inFlight ?? 0;
   }
 
   /** Drops the link to a peer that left the cluster. */

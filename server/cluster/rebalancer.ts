@@ -15,17 +15,17 @@
  * keeps the bookkeeping of what is in flight. Bounds: moves in flight out of this node and into
  * each target (planner limits), records and bytes per chunk, one outstanding chunk per move.
  */
-import { recordBytes, supersedes } from "../core/record-rules.js";
+import { recordBytes } from "../core/record-rules.js";
 import { BucketSums, bucketCount, bucketOf, decodeVersions, deltaFilter, encodeVersions, Version } from "../core/partition-delta.js";
 import { MoveKind, Move, moveKey, nextMoves, planMigrations, migrationLimits, MigrationLimits } from "../core/migration-plan.js";
 import {
-  bootHoldings, computeOwnership, emptyPartitionBitmap, hasPartition, Holdings, HoldingsEvent, nextHoldings, Ownership,
+  bootHoldings, computeOwnership, hasPartition, Holdings, HoldingsEvent, nextHoldings, Ownership, PARTITION_BITMAP_BYTES, partitionBitmapOf,
 } from "../core/partition-ownership.js";
 import { PARTITION_COUNT } from "../../client/protocol/constants.js";
 import { KvError } from "../../client/protocol/errors.js";
 import { isRetryableResult, ResultCode } from "../../client/protocol/result-code.js";
 import type { Namespace } from "../service/namespace.js";
-import { normaliseRecord } from "../service/replica.js";
+import { normaliseRecord, storeIfNewer } from "../service/replica.js";
 import { asBuffer, FabricRequest, lockKey, ReplicaWrite, TransactionContext } from "../service/transaction.js";
 import type { StoredRecord } from "../storage/record-store.js";
 import type { InstalledClusterInfo } from "./cluster-driver.js";
@@ -136,7 +136,6 @@ export class Rebalancer {
   readonly stats = new MigrationStats();
   private readonly ns = new Map<string, NsState>();
   private clusterKey: string | null = null;
-  private previousKey: string | null = null;
   /** Holdings that arrived for a cluster this node has not installed yet. */
   private early = new Map<string, Array<{ from: string; payload: unknown }>>();
   private readonly inFlight = new Map<string, Move & { ns: string }>();
@@ -169,13 +168,14 @@ export class Rebalancer {
     private readonly fabric: Fabric,
     private readonly tx: TransactionContext,
     private readonly log: RebalancerLogger,
-    limits: Partial<MigrationLimits & { intakeMax: number }> = {},
+    /** From the config: moves out (and into any one peer), moves in from all senders. */
+    limits: { readonly outMax: number; readonly intakeMax: number },
     /** Where the roster of recent members is kept (`<dataDir>/roster.json`); memory only if unset. */
     rosterFile?: string,
   ) {
     this.roster = new Roster(rosterFile);
-    this.limits = migrationLimits({ outMax: limits.outMax ?? 16, inMax: limits.inMax ?? limits.outMax ?? 16 });
-    this.intakeMax = limits.intakeMax ?? 32;
+    this.limits = migrationLimits({ outMax: limits.outMax, inMax: limits.outMax });
+    this.intakeMax = limits.intakeMax;
     for (const n of namespaces.values()) {
       this.ns.set(n.name, { plan: [], self: bootHoldings(selfId, partitionsOnDisk(n)), announced: new Map(), own: null });
     }
@@ -214,14 +214,14 @@ export class Rebalancer {
 
   /** A new cluster was installed (called after ClusterState.install). */
   install(c: InstalledClusterInfo): void {
-    this.previousKey = this.clusterKey;
+    const previousKey = this.clusterKey;
     this.clusterKey = c.clusterKey;
     this.roster.seen(this.cluster.members, Date.now());
     this.completed.clear();
     this.touched.clear();
     this.nonEmpty.clear();
     for (const [name, st] of this.ns) {
-      st.self = nextHoldings(st.self, { kind: "cluster-entered", previousClusterKey: this.previousKey, lastOwnership: st.own });
+      st.self = nextHoldings(st.self, { kind: "cluster-entered", previousClusterKey: previousKey, lastOwnership: st.own });
       st.own = null;
       st.plan = [];
       st.announced = new Map([[this.selfId, st.self]]);
@@ -495,7 +495,11 @@ export class Rebalancer {
         continue;
       }
       if (move.kind === MoveKind.MERGE) merges.push(move.pid);
-      else fills.set(move.to, [...(fills.get(move.to) ?? []), move.pid]);
+      else {
+        const pids = fills.get(move.to);
+        if (pids) pids.push(move.pid);
+        else fills.set(move.to, [move.pid]);
+      }
     }
     if (merges.length > 0) {
       this.stats.movesDone += merges.length;
@@ -604,7 +608,7 @@ export class Rebalancer {
    */
   private async stream(nsName: string, move: Move, ck: string): Promise<void> {
     const ns = this.namespaces.get(nsName)!;
-    const wanted = await this.deltaOf(ns, move, ck);
+    const delta = await this.deltaOf(ns, move, ck);
     let recs: Array<[Buffer, StoredRecord]> = [];
     let bytes = 0;
     let first = true;
@@ -628,8 +632,13 @@ export class Rebalancer {
       bytes = 0;
       await new Promise((r) => setImmediate(r)); // let heartbeats and clients through
     };
+    if (typeof delta === "number") {
+      // The copies are equal: nothing to read or send but the last (empty) chunk.
+      this.stats.recordsSkipped += delta;
+      return send(true);
+    }
     for (const { digest, record } of ns.store.partitionEntries(move.pid)) {
-      if (wanted && !wanted(digest, record)) {
+      if (delta && !delta(digest, record)) {
         this.stats.recordsSkipped++;
         continue;
       }
@@ -641,27 +650,32 @@ export class Rebalancer {
   }
 
   /**
-   * Asks the target what it holds of the partition; undefined when it holds nothing (send all),
-   * else a filter passing only records it lacks or holds at an older version.
+   * Asks the target what it holds of the partition: undefined when it holds nothing (send all),
+   * the number of records when its copy equals this one (send none), else a filter passing only
+   * records it lacks or holds at an older version.
    */
-  private async deltaOf(ns: Namespace, move: Move, ck: string): Promise<((digest: Buffer, v: Version) => boolean) | undefined> {
+  private async deltaOf(ns: Namespace, move: Move, ck: string): Promise<((digest: Buffer, v: Version) => boolean) | number | undefined> {
     const probe = (await this.fabric.request(move.to, RebalanceRequest.DELTA_PROBE, { ck, ns: ns.name, pid: move.pid, kind: move.kind }, 30_000)) as
       { n?: unknown; nb?: unknown; h?: unknown };
     if (typeof probe?.n !== "number" || probe.n === 0) return undefined;
     const nb = probe.nb as number;
     const theirSums = probe.h instanceof Uint8Array ? probe.h : new Uint8Array(0);
-    this.stats.deltaBytes += theirSums.byteLength;
-    this.stats.bytesOut += theirSums.byteLength;
+    this.countDeltaBytes(theirSums.byteLength);
     const mine = new BucketSums(nb);
     for (const { digest, record } of ns.store.partitionEntries(move.pid)) mine.add(digest, record);
     const differing = mine.differing(theirSums);
-    if (differing.length === 0) return () => false;
+    if (differing.length === 0) return probe.n;
     const summary = (await this.fabric.request(move.to, RebalanceRequest.DELTA_SUMMARY, { ck, ns: ns.name, pid: move.pid, nb, b: differing }, 30_000)) as
       { v?: unknown; overflow?: unknown };
     const versions = summary?.v instanceof Uint8Array ? summary.v : new Uint8Array(0);
-    this.stats.deltaBytes += versions.byteLength + differing.length * 2;
-    this.stats.bytesOut += versions.byteLength + differing.length * 2;
+    this.countDeltaBytes(versions.byteLength + differing.length * 2);
     return deltaFilter(nb, differing, summary?.overflow === true ? new Map() : decodeVersions(versions));
+  }
+
+  /** Delta bookkeeping is part of what a move costs: counted in bytesOut too. */
+  private countDeltaBytes(n: number): void {
+    this.stats.deltaBytes += n;
+    this.stats.bytesOut += n;
   }
 
   private checkMoveRequest(payload: unknown): { ns: Namespace; pid: number } {
@@ -711,13 +725,9 @@ export class Rebalancer {
 
   private async onChunk(from: string, payload: unknown): Promise<boolean> {
     const p = payload as Partial<ChunkPayload>;
-    if (p.ck !== this.clusterKey) throw new KvError(ResultCode.CLUSTER_KEY_MISMATCH, "migration chunk for another cluster");
-    const st = typeof p.ns === "string" ? this.ns.get(p.ns) : undefined;
-    const ns = typeof p.ns === "string" ? this.namespaces.get(p.ns) : undefined;
-    if (!st || !ns || !Number.isInteger(p.pid) || p.pid! < 0 || p.pid! >= PARTITION_COUNT || !Array.isArray(p.recs)) {
-      throw new KvError(ResultCode.PARAMETER, "malformed migration chunk");
-    }
-    const pid = p.pid!;
+    const { ns, pid } = this.checkMoveRequest(payload);
+    if (!Array.isArray(p.recs)) throw new KvError(ResultCode.PARAMETER, "malformed migration chunk");
+    const st = this.ns.get(ns.name)!;
     const merge = p.kind === MoveKind.MERGE;
     if (this.dropping.has(`${ns.name}/${pid}`)) throw new KvError(ResultCode.DEVICE_OVERLOAD, "partition copy being dropped here; try later");
     const intakeKey = `${from}/${ns.name}/${p.kind}:${pid}`;
@@ -735,11 +745,7 @@ export class Rebalancer {
       const record = normaliseRecord(rawRecord);
       this.stats.recordsIn++;
       this.stats.bytesIn += recordBytes(record);
-      const won = await this.tx.locks.run(lockKey(ns.name, digest), async () => {
-        if (!supersedes(record, ns.store.get(digest, 0))) return false;
-        await ns.store.put(digest, record);
-        return true;
-      });
+      const won = await this.tx.locks.run(lockKey(ns.name, digest), () => storeIfNewer(ns, digest, record));
       // The acting master applies merged records like writes: the other copies get them too.
       if (won && merge) await this.replicate(ns, pid, digest, record, from);
     }));
@@ -781,17 +787,13 @@ function partitionEmpty(ns: Namespace, pid: number): boolean {
 
 /** Partitions with at least one record in the store (a booted node's disk data). */
 function partitionsOnDisk(ns: Namespace): Uint8Array {
-  const bitmap = emptyPartitionBitmap();
-  for (let pid = 0; pid < PARTITION_COUNT; pid++) {
-    const it = ns.store.partitionEntries(pid)[Symbol.iterator]();
-    if (!it.next().done) bitmap[pid >> 3]! |= 0x80 >> (pid & 7);
-    it.return?.();
-  }
-  return bitmap;
+  const held: number[] = [];
+  for (let pid = 0; pid < PARTITION_COUNT; pid++) if (!partitionEmpty(ns, pid)) held.push(pid);
+  return partitionBitmapOf(held);
 }
 
 function parseHoldings(from: string, h: Holdings): Holdings {
-  const bits = (b: unknown) => (b instanceof Uint8Array && b.length === 512 ? Uint8Array.from(b) : undefined);
+  const bits = (b: unknown) => (b instanceof Uint8Array && b.length === PARTITION_BITMAP_BYTES ? Uint8Array.from(b) : undefined);
   const full = bits(h.full);
   if (!full) throw new KvError(ResultCode.PARAMETER, "malformed holdings");
   return {

@@ -2,8 +2,8 @@
  * The receiving side of node-to-node data traffic: replica writes from a partition's master and
  * requests proxied by a node whose client had a stale map.
  *
- * A replica write carries the whole record as the master stored it (or null for a delete). It is
- * applied only if it supersedes the local copy (generation, then last-update time), so a late or
+ * A replica write carries the whole record as the master stored it (a delete: its tombstone). It
+ * is applied only if it supersedes the local copy (generation, then last-update time), so a late or
  * duplicated replica write can never roll a record back. Writes to one key are serialised with
  * the same KeyLocks as client writes.
  */
@@ -13,6 +13,7 @@ import { KvError } from "../../client/protocol/errors.js";
 import { ResultCode } from "../../client/protocol/result-code.js";
 import { supersedes } from "../core/record-rules.js";
 import type { StoredRecord } from "../storage/record-store.js";
+import type { Namespace } from "./namespace.js";
 import { asBuffer, handleMessage, lockKey, ReplicaWrite, TransactionContext } from "./transaction.js";
 
 /** Applies a replica write; resolves when durable. */
@@ -22,16 +23,21 @@ export async function applyReplicaWrite(payload: unknown, ctx: TransactionContex
   if (!ns) throw new KvError(ResultCode.NAMESPACE_NOT_FOUND, `replica write for unknown namespace ${String(p?.ns)}`);
   const digest = asBuffer(p!.d);
   if (digest.length !== DIGEST_BYTES) throw new KvError(ResultCode.PARAMETER, "replica write with a bad digest");
-  const record = p!.r === null || p!.r === undefined ? null : normaliseRecord(p!.r);
+  const record = normaliseRecord(p!.r);
   ctx.stats.replicaWrites++;
   // Not wanted here (this node is letting its copy of the partition go): acknowledged, not stored.
   if (ctx.onReplicaData?.(ns.name, partitionId(digest)) === false) return true;
-  return ctx.locks.run(lockKey(ns.name, digest), async () => {
-    if (record === null) return ns.store.remove(digest);
-    if (!supersedes(record, ns.store.get(digest, 0))) return false;
-    await ns.store.put(digest, record);
-    return true;
-  });
+  return ctx.locks.run(lockKey(ns.name, digest), () => storeIfNewer(ns, digest, record));
+}
+
+/**
+ * Stores a peer's copy of a record if it supersedes the local one (generation, then last-update
+ * time); resolves true if it did, once durable. Callers hold the record's key lock.
+ */
+export async function storeIfNewer(ns: Namespace, digest: Buffer, record: StoredRecord): Promise<boolean> {
+  if (!supersedes(record, ns.store.get(digest, 0))) return false;
+  await ns.store.put(digest, record);
+  return true;
 }
 
 /** Duplicate resolution on the holder's side: this node's version of a record (tombstones too). */

@@ -56,11 +56,11 @@ const DUP_RES_TIMEOUT_MS = 1000;
 /** Fabric request types. */
 export const FabricRequest = { PROXY: "proxy", REPLICA_WRITE: "replica-write", DUP_RES: "dup-res" } as const;
 
-/** Payload of a replica write: the whole record after the master's write, or null for a delete. */
+/** Payload of a replica write: the whole record after the master's write (a delete: its tombstone). */
 export interface ReplicaWrite {
   readonly ns: string;
   readonly d: Buffer;
-  readonly r: StoredRecord | null;
+  readonly r: StoredRecord;
 }
 
 /** A reply frame with no bins: errors, write acks, deletes. */
@@ -162,9 +162,11 @@ export function handleMessage(body: Buffer, ctx: TransactionContext, hops = 0): 
         return headerReply(ResultCode.UNAVAILABLE);
       });
     }
-    const route = ctx.cluster.route(located.ns, located.pid);
-    const local = isWrite ? route.master === ctx.cluster.selfId : ctx.cluster.canRead(located.ns, located.pid);
-    if (!local) return proxy(body, route.master, hops, ctx);
+    // Reads served here need no route (the common case); writes and proxied reads do.
+    if (isWrite || !ctx.cluster.canRead(located.ns, located.pid)) {
+      const master = ctx.cluster.route(located.ns, located.pid).master;
+      if (!isWrite || master !== ctx.cluster.selfId) return proxy(body, master, hops, ctx);
+    }
   }
   const dups = ctx.cluster?.duplicates(located.ns, located.pid) ?? [];
   if (dups.length > 0) {
