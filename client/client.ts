@@ -22,9 +22,9 @@
  * with ParameterError); `close()` is idempotent and lets in-flight commands finish.
  */
 import { EventEmitter } from "node:events";
-import { AsMessage, KvError, ProtoType, ResultCode, decodeInfoResponse, encodeInfoRequest, encodeMessage } from "./protocol/index.js";
+import { AsMessage, ProtoType, ResultCode, decodeInfoResponse, encodeInfoRequest, encodeMessage } from "./protocol/index.js";
 import { fromResultCode, parameterError } from "./errors.js";
-import { Connection } from "./connection.js";
+import { Connection, CONNECT_TIMEOUT_MS_DEFAULT } from "./connection.js";
 import { Cluster, ClusterEvent, ClusterHealth, NodeInfo, TEND_INTERVAL_MS_DEFAULT } from "./cluster.js";
 import { CommandSpec, executeCommand } from "./command-executor.js";
 import {
@@ -40,7 +40,7 @@ import {
   resolveOperatePolicy, resolvePolicies, resolveReadPolicy, resolveWritePolicy,
 } from "./policy.js";
 
-export const CONNECT_TIMEOUT_MS_DEFAULT = 1000;
+export { CONNECT_TIMEOUT_MS_DEFAULT };
 export const INFO_TIMEOUT_MS_DEFAULT = 1000;
 
 export interface ClientConfig {
@@ -204,7 +204,7 @@ export class Client extends EventEmitter {
     const { msg, isWrite } = operateMessage(key, ops, undefined, p);
     if (!isWrite && policy?.maxRetries === undefined && !this.config.operateRetriesConfigured) {
       // C: a read-only operate without an explicit policy retries like a read.
-      p = resolveOperatePolicy(p, { maxRetries: READ_MAX_RETRIES_DEFAULT });
+      p = { ...p, maxRetries: READ_MAX_RETRIES_DEFAULT };
     }
     const replica = isWrite ? writeReplica(p.replica) : p.replica;
     return this.run(key, msg, isWrite, replica, p, (reply, node) => {
@@ -304,4 +304,3 @@ async function oneOffInfo(h: Host, command: string, timeoutMs: number, connectTi
   }
 }
 
-export type { KvError };

@@ -27,7 +27,7 @@
 import { debuglog } from "node:util";
 import { KvError, ProtoType, ResultCode, decodeInfoResponse, encodeInfoRequest } from "./protocol/index.js";
 import { fromResultCode } from "./errors.js";
-import { Connection, ConnectOptions } from "./connection.js";
+import { Connection, ConnectOptions, CONNECT_TIMEOUT_MS_DEFAULT } from "./connection.js";
 import { Host, INFO_BODY_BYTES_MAX, NodePool, NodePoolOptions, formatHost } from "./node-pool.js";
 import { PartitionTable } from "./partition-table.js";
 import { NODE_NAME_CHARS_MAX, parsePeers } from "./peers.js";
@@ -159,7 +159,7 @@ export class Cluster {
     this.opts = opts;
     this.seeds = opts.seeds;
     this.tendIntervalMs = opts.tendIntervalMs ?? TEND_INTERVAL_MS_DEFAULT;
-    this.connectTimeoutMs = opts.connectTimeoutMs ?? 1000;
+    this.connectTimeoutMs = opts.connectTimeoutMs ?? CONNECT_TIMEOUT_MS_DEFAULT;
     this.connectFn = opts.connect ?? Connection.connect;
   }
 

@@ -22,7 +22,7 @@ import { AsMessage, KvError, ProtoType, ProtocolError, ResultCode, decodeMessage
 import { fromResultCode } from "./errors.js";
 import type { Key } from "./key.js";
 import type { NodePool } from "./node-pool.js";
-import type { BasePolicy, ReplicaPolicy } from "./policy.js";
+import { attemptTimeoutMs, type BasePolicy, type ReplicaPolicy } from "./policy.js";
 
 /** The narrow routing interface the executor needs (the Cluster implements it). */
 export interface Router {
@@ -83,7 +83,8 @@ async function attemptOnce<T>(
   if (!node) {
     return fromResultCode(ResultCode.INVALID_NODE, `no node available for ${key.ns} partition ${key.partitionId}: is the cluster up and are the hosts right?`);
   }
-  const timeout = policy.socketTimeoutMs > 0 ? Math.min(policy.socketTimeoutMs, leftMs) : leftMs;
+  const perAttempt = attemptTimeoutMs(policy);
+  const timeout = perAttempt > 0 ? Math.min(perAttempt, leftMs) : leftMs;
   let msg: AsMessage;
   try {
     const frame = await node.request(spec.frame, ProtoType.MSG, spec.isWrite, Number.isFinite(timeout) ? Math.ceil(timeout) : 0);
