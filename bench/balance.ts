@@ -17,7 +17,7 @@
  */
 import { PARTITION_COUNT } from "../client/protocol/constants.js";
 import {
-  computePartitionMap, describeBalance, mapDiff, movementFloor, PartitionMap,
+  computePartitionMap, describeBalance, fmix32, mapDiff, movementFloor, PartitionMap,
 } from "../server/core/partition-map.js";
 
 interface Options {
@@ -83,11 +83,8 @@ function rendezvousMap(ids: readonly string[], rf: number): PartitionMap {
   return new PartitionMap(nodes, rf, table);
 }
 
-function hash32(h: number): number {
-  h = Math.imul(h ^ (h >>> 16), 0x85ebca6b);
-  h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
-  return (h ^ (h >>> 16)) >>> 0;
-}
+/** murmur3's finaliser, the one the partition map uses. */
+const hash32 = fmix32;
 
 interface Row {
   n: number; mastersBal: number; copiesBal: number;

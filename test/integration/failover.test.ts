@@ -11,6 +11,8 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Client, Key } from "../../client/index.js";
+import { bitmapHas, parseReplicas } from "../../client/internal.js";
+import { PARTITION_COUNT } from "../../client/protocol/constants.js";
 import { Aerospike, officialClient } from "../compat/aerospike.js";
 import { info, NodeProcess, startNode, statistics, waitFor, waitForClusterSize, startClusterWithClient, stopClusterWithClient } from "./harness.js";
 
@@ -31,8 +33,8 @@ async function masterCoverage(live: NodeProcess[]): Promise<{ covered: number; s
     const r = await info(n.servicePort, ["replicas", "cluster-size"]).catch(() => undefined);
     if (!r) continue;
     sizes.push(r.get("cluster-size") ?? "");
-    const master = Buffer.from((r.get("replicas") ?? "").split(":")[1]?.split(",")[2] ?? "", "base64");
-    for (let p = 0; p < 4096; p++) if (master[p >> 3]! & (0x80 >> (p & 7))) seen[p] = 1;
+    const master = parseReplicas(r.get("replicas") ?? "").find((c) => c.ns === "test")?.bitmaps[0];
+    for (let p = 0; p < PARTITION_COUNT; p++) if (master && bitmapHas(master, p)) seen[p] = 1;
   }
   return { covered: seen.reduce((a, b) => a + b, 0), sizes };
 }

@@ -36,6 +36,7 @@
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Client, Key, KvError, ResultCode } from "../../client/index.js";
+import { bitmapHas, parseReplicas } from "../../client/internal.js";
 import { computeDigest } from "../../client/protocol/index.js";
 import { computePartitionMap } from "../../server/core/partition-map.js";
 import { recordBytes } from "../../server/core/record-rules.js";
@@ -379,15 +380,11 @@ async function verifyAll(client: Client, model: Model, everyKey: boolean): Promi
 }
 
 /** Partition bitmaps of the `replicas` answer for NS: [index 0 (master), index 1, ...]. */
-function parseReplicas(value: string): Buffer[] {
-  const entry = value.split(";").find((e) => e.startsWith(`${NS}:`));
-  if (!entry) return [];
-  const [, count, ...maps] = entry.slice(NS.length + 1).split(",");
-  expect(maps.length, `replicas lists ${count} bitmaps`).toBe(Number(count));
-  return maps.map((b) => Buffer.from(b, "base64"));
+function nsReplicas(value: string): readonly Buffer[] {
+  return parseReplicas(value).find((c) => c.ns === NS)?.bitmaps ?? [];
 }
 
-const bit = (map: Buffer | undefined, pid: number) => map !== undefined && (map[pid >> 3]! & (0x80 >> (pid & 7))) !== 0;
+const bit = (map: Buffer | undefined, pid: number) => map !== undefined && bitmapHas(map, pid);
 
 interface ClusterCheck {
   /** Empty when settled. */
@@ -421,7 +418,7 @@ async function checkCluster(live: NodeProcess[]): Promise<ClusterCheck> {
   out.signature = ans.map((a, i) => `${a.get("partition-generation")}/${stats[i]!.migrate_moves_done}`).join(",");
   if (new Set(ans.map((a) => a.get("cluster-key"))).size !== 1) problems.push(`cluster keys differ: ${ans.map((a) => a.get("cluster-key")).join(",")}`);
   const map = computePartitionMap(live.map((x) => x.nodeId), RF);
-  const claims = ans.map((a) => parseReplicas(a.get("replicas") ?? ""));
+  const claims = ans.map((a) => nsReplicas(a.get("replicas") ?? ""));
   for (const x of live) {
     out.masters[x.nodeId] = 0;
     out.copies[x.nodeId] = 0;
