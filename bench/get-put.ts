@@ -15,7 +15,7 @@ import fs from "node:fs";
 import { createRequire } from "node:module";
 import os from "node:os";
 import path from "node:path";
-import readline from "node:readline";
+import { exitOf, stopChild, waitReady } from "./node.js";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { Client, Key } from "../client/index.js";
@@ -104,17 +104,29 @@ async function startNode(): Promise<{ port: number; child: ChildProcess; dir: st
   const main = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../server/main.js");
   const config = path.join(dir, "config.json");
   fs.writeFileSync(config, JSON.stringify({ namespaces: { test: { storage: args.storage } } }));
+  // Every port free-picked; the node exits when this process's stdin pipe closes (even if killed).
   const child = spawn(process.execPath, [main, "server", "--address", "127.0.0.1", "--service-port", "0", "--http-port", "0",
-    "--data-dir", path.join(dir, "data"), "--config", config, "--log-level", "warn"], { stdio: ["ignore", "pipe", "inherit"] });
-  const line = await new Promise<string>((resolve) => readline.createInterface({ input: child.stdout! }).once("line", resolve));
-  return { port: JSON.parse(line).servicePort, child, dir };
+    "--fabric-port", "0", "--heartbeat-port", "0", "--data-dir", path.join(dir, "data"), "--config", config, "--log-level", "warn"],
+  { stdio: ["pipe", "pipe", "inherit"], env: { ...process.env, SHOAL_EXIT_WITH_STDIN: "1" } });
+  const ready = await waitReady(child, exitOf(child), "node", 30_000);
+  return { port: ready.servicePort, child, dir };
 }
 
 const median = (xs: number[]) => xs.slice().sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 async function main(): Promise<void> {
   const node = args.port ? undefined : await startNode();
-  const port = args.port ? Number(args.port) : node!.port;
+  try {
+    await measure(node?.port ?? Number(args.port));
+  } finally {
+    if (node) {
+      await stopChild(node.child);
+      fs.rmSync(node.dir, { recursive: true, force: true });
+    }
+  }
+}
+
+async function measure(port: number): Promise<void> {
   console.log(`get/put loop: ${WORKERS} workers, ${SECONDS}s per phase, ${RUNS} interleaved runs, ${RECORDS} keys, ${VALUE.length}-byte values, storage ${args.storage}, node on 127.0.0.1:${port}`);
   const drivers = [await ours(port), await official(port)];
   const results = new Map<string, { put: Result[]; get: Result[] }>(drivers.map((d) => [d.name, { put: [], get: [] }]));
@@ -137,11 +149,6 @@ async function main(): Promise<void> {
   const [a, b] = drivers.map((d) => med[d.name]!);
   console.log(`ratio shoal client / official client: put ${(a!.put / b!.put).toFixed(2)}×, get ${(a!.get / b!.get).toFixed(2)}×`);
   for (const d of drivers) await d.close();
-  if (node) {
-    node.child.kill("SIGTERM");
-    await new Promise((r) => node.child.once("exit", r));
-    fs.rmSync(node.dir, { recursive: true, force: true });
-  }
 }
 
 main().catch((err) => {

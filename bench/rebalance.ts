@@ -33,7 +33,6 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { monitorEventLoopDelay } from "node:perf_hooks";
-import readline from "node:readline";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import {
@@ -42,6 +41,7 @@ import {
 } from "../client/internal.js";
 import { AsMessage, ParticleType, ProtoType, decodeInfoResponse, encodeInfoRequest, encodeMessage } from "../client/protocol/index.js";
 import { recordBytes } from "../server/core/record-rules.js";
+import { exitOf, type Ready, stopChild, waitReady } from "./node.js";
 
 // ── options ─────────────────────────────────────────────────────────────────────────────────
 
@@ -225,14 +225,6 @@ function kindOf(err: unknown): string {
 
 // ── nodes ───────────────────────────────────────────────────────────────────────────────────
 
-interface Ready {
-  nodeId: string;
-  servicePort: number;
-  fabricPort: number;
-  heartbeatPort: number;
-  httpPort: number;
-  pid: number;
-}
 
 const live = new Set<ChildProcess>();
 process.on("exit", () => {
@@ -297,40 +289,10 @@ async function startNode(index: number, seeds: readonly NodeProc[]): Promise<Nod
   const logFile = path.join(root, `node-${index}.log`);
   const log = fs.createWriteStream(logFile);
   child.stderr!.pipe(log);
-  const exited = new Promise<string>((resolve) => child.once("exit", (code, signal) => {
-    live.delete(child);
-    resolve(signal ? `signal ${signal}` : `code ${code}`);
-  }));
-  const lines = readline.createInterface({ input: child.stdout! });
-  const ready = await new Promise<Ready>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`node ${index} not ready in 30 s (log ${logFile})`)), 30_000);
-    lines.once("line", (line) => {
-      clearTimeout(timer);
-      try {
-        resolve(JSON.parse(line) as Ready);
-      } catch {
-        reject(new Error(`node ${index}: bad ready line ${line}`));
-      }
-    });
-    void exited.then((how) => {
-      clearTimeout(timer);
-      reject(new Error(`node ${index} exited (${how}) before ready; log ${logFile}:\n${tail(logFile)}`));
-    });
-  });
+  const exited = exitOf(child);
+  void exited.then(() => live.delete(child));
+  const ready = await waitReady(child, exited, `node ${index}`, 30_000, () => `; log ${logFile}:\n${tail(logFile)}`);
   return new NodeProc(index, child, ready, logFile, exited);
-}
-
-/** SIGTERM, then SIGKILL by PID after `timeoutMs`. */
-async function stopChild(child: ChildProcess, timeoutMs = 10_000): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null || child.pid === undefined) return;
-  const gone = new Promise((r) => child.once("exit", r));
-  try { process.kill(child.pid, "SIGTERM"); } catch { return; }
-  const timer = setTimeout(() => {
-    console.error(`node pid ${child.pid} still up ${timeoutMs} ms after SIGTERM: SIGKILL`);
-    try { process.kill(child.pid!, "SIGKILL"); } catch { /* gone */ }
-  }, timeoutMs);
-  await gone;
-  clearTimeout(timer);
 }
 
 function tail(file: string, lines = 20): string {
