@@ -40,7 +40,8 @@ import {
   defaultWritePolicy, executeCommand, getMessage, parseHosts, parseRecord, putMessage, resolveReadPolicy, resolveWritePolicy,
 } from "../client/internal.js";
 import { AsMessage, ParticleType, ProtoType, decodeInfoResponse, encodeInfoRequest, encodeMessage } from "../client/protocol/index.js";
-import { recordBytes } from "../server/core/record-rules.js";
+import { chunkEntryBytes } from "../server/cluster/migration-chunk.js";
+import { encodeRecord } from "../server/storage/record-codec.js";
 import { exitOf, type Ready, stopChild, waitReady } from "./node.js";
 
 // ── options ─────────────────────────────────────────────────────────────────────────────────
@@ -642,8 +643,10 @@ async function main(): Promise<void> {
   try {
     serverMain = snapshotDist();
     const rf = Math.min(RF, NODES + 1);
-    const perRecord = recordBytes({ setName: SET, bins: [{ name: "v", type: ParticleType.BLOB, data: VALUE }] });
-    console.log(`rebalance bench: ${NODES} nodes + 1, RF ${RF}, ${RECORDS.toLocaleString("en-US")} records × ${SIZE} B (${perRecord} B each as the server counts record bytes), storage ${STORAGE}`);
+    // What one record takes in a migration chunk, the unit of migrate_bytes_* (digest, length, and
+    // the record as stored; a few bytes more once generations pass 127).
+    const perRecord = chunkEntryBytes({ value: encodeRecord({ generation: 1, lastUpdateMs: Date.now(), voidTime: 0, setName: SET, bins: [{ name: "v", type: ParticleType.BLOB, data: VALUE }] }) });
+    console.log(`rebalance bench: ${NODES} nodes + 1, RF ${RF}, ${RECORDS.toLocaleString("en-US")} records × ${SIZE} B (${perRecord} B each in migration chunks), storage ${STORAGE}`);
     console.log(`server: ${version || "?"}, running from a copy of dist/${args["node-config"] ? `; node config ${args["node-config"]}` : ""}`);
     console.log(`load: ${WORKERS} workers, ${READ_PERCENT}% reads, timeout ${args["timeout-ms"]} ms total / ${args["socket-timeout-ms"]} ms per attempt, ${args.retries} retries; ${os.cpus().length} CPUs, load average ${loadavg()}; temp dir ${root}`);
 

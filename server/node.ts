@@ -112,7 +112,7 @@ export class ShoalNode {
     );
     const rebalancer = this.rebalancer;
     this.reclaimer = new TombstoneReclaimer({
-      namespaces: this.namespaces, locks: tx.locks, now: this.now, log: this.log.child({ module: "tombstones" }),
+      namespaces: this.namespaces, now: this.now, log: this.log.child({ module: "tombstones" }),
       ownership: (ns) => rebalancer.ownership(ns), absentCount: () => rebalancer.absentMembers().length,
     });
 

@@ -15,7 +15,6 @@
  * keeps the bookkeeping of what is in flight. Bounds: moves in flight out of this node and into
  * each target (planner limits), records and bytes per chunk, one outstanding chunk per move.
  */
-import { recordBytes } from "../core/record-rules.js";
 import { BucketSums, bucketCount, bucketOf, decodeVersions, deltaFilter, encodeVersions, Version } from "../core/partition-delta.js";
 import { MoveKind, Move, moveKey, nextMoves, planMigrations, migrationLimits, MigrationLimits } from "../core/migration-plan.js";
 import {
@@ -25,12 +24,12 @@ import { PARTITION_COUNT } from "../../client/protocol/constants.js";
 import { KvError } from "../../client/protocol/errors.js";
 import { isRetryableResult, ResultCode } from "../../client/protocol/result-code.js";
 import type { Namespace } from "../service/namespace.js";
-import { normaliseRecord, storeIfNewer } from "../service/replica.js";
-import { asBuffer, FabricRequest, lockKey, ReplicaWrite, TransactionContext } from "../service/transaction.js";
-import type { StoredRecord } from "../storage/record-store.js";
+import { FabricRequest, lockKey, ReplicaWrite, TransactionContext } from "../service/transaction.js";
+import type { EncodedEntry, StoredRecord } from "../storage/record-store.js";
 import type { InstalledClusterInfo } from "./cluster-driver.js";
 import type { ClusterState } from "./cluster-state.js";
 import type { Fabric } from "./fabric.js";
+import { CHUNK_BYTES_MAX, CHUNK_RECORDS_MAX, chunkEntryBytes, encodeChunk, parseChunk } from "./migration-chunk.js";
 import { Roster } from "./roster.js";
 
 export const RebalanceRequest = {
@@ -48,14 +47,17 @@ export const SUMMARY_VERSIONS_MAX = 256 * 1024;
 /** Attempts of one chunk on a retryable fabric error before the move fails (and later resumes). */
 const CHUNK_ATTEMPTS = 4;
 
-/** Records per migration chunk, at most. */
-export const CHUNK_RECORDS_MAX = 512;
-/** Bytes of record data per migration chunk, about at most. */
-export const CHUNK_BYTES_MAX = 1024 * 1024;
 /** Coalescing window of ownership recomputations. */
 const RECOMPUTE_DELAY_MS = 10;
-/** Least time between two recomputations while a rebalance runs. */
-const RECOMPUTE_GAP_MS = 50;
+/**
+ * Least time between two recomputations, and between two holdings announcements, while a
+ * rebalance runs. Every announcement makes every member recompute (a few ms at 4096 partitions,
+ * more on a busy node), and a joining node finishes hundreds of moves a second: announcing each
+ * turn's moves made the recomputations most of a rebalance's CPU time. Costs at most this much
+ * delay before a filled copy serves, or a dropped one stops receiving writes (it refuses them
+ * from the start: `dropping`).
+ */
+const RECOMPUTE_GAP_MS = 100;
 
 export interface RebalancerLogger {
   debug(obj: object, msg: string): void;
@@ -115,12 +117,15 @@ const RATE_PERIOD_MS = 1000;
 
 interface NsState {
   /** Moves this node must make, from the last recomputation (empty partitions already settled). */
-  plan: Move[];
+  /** Moves still to make, each with its key (`ns/moveKey`), in the planner's order. */
+  plan: PlannedMove[];
   self: Holdings;
   /** Holdings announced for the current cluster, by member. */
   announced: Map<string, Holdings>;
   own: Ownership | null;
 }
+
+type PlannedMove = Move & { readonly key: string };
 
 interface ChunkPayload {
   ck: string;
@@ -129,7 +134,10 @@ interface ChunkPayload {
   kind: string;
   first: boolean;
   last: boolean;
-  recs: Array<[Buffer, StoredRecord]>;
+  /** The records (migration-chunk.ts). */
+  b: Buffer;
+  /** Records in `b`. */
+  n: number;
 }
 
 export class Rebalancer {
@@ -252,11 +260,11 @@ export class Rebalancer {
     await Promise.all([...this.namespaces.values()].map((n) => n.store.flushed()));
     if (this.clusterKey !== ck) return;
     for (const [name, st] of this.ns) {
-      const ns = this.namespaces.get(name)!;
+      const held = this.namespaces.get(name)!.store.partitionsHeld();
       const empty: number[] = [];
       for (let pid = 0; pid < PARTITION_COUNT; pid++) {
         if (!hasPartition(st.self.full, pid) && !hasPartition(st.self.partial, pid)) continue;
-        if (this.touched.has(`${name}/${pid}`) || this.dropping.has(`${name}/${pid}`) || !partitionEmpty(ns, pid)) continue;
+        if (this.touched.has(`${name}/${pid}`) || this.dropping.has(`${name}/${pid}`) || held[pid] === 1) continue;
         empty.push(pid);
       }
       if (empty.length === 0) continue;
@@ -324,7 +332,8 @@ export class Rebalancer {
 
   /**
    * Applies a holdings event; the announcement and the recomputation happen once per event-loop
-   * turn however many moves completed in it (each recomputation costs a few ms at 4096 partitions).
+   * turn however many moves completed in it (each recomputation costs a few ms at 4096 partitions),
+   * and while a rebalance runs at most once per RECOMPUTE_GAP_MS.
    */
   private change(nsName: string, event: HoldingsEvent): void {
     const st = this.ns.get(nsName)!;
@@ -333,15 +342,21 @@ export class Rebalancer {
     this.dirty.add(nsName);
     if (this.flushScheduled) return;
     this.flushScheduled = true;
-    setImmediate(() => {
+    const flush = () => {
       this.flushScheduled = false;
-      if (this.entering !== null) return; // entering announces everything once done
+      if (this.entering !== null || this.closed) return; // entering announces everything once done
+      this.lastFlushMs = Date.now();
       const names = [...this.dirty];
       this.dirty.clear();
       for (const name of names) this.announce(name);
       for (const name of names) this.recompute(name);
-    });
+    };
+    const wait = this.rebalancing ? this.lastFlushMs + RECOMPUTE_GAP_MS - Date.now() : 0;
+    if (wait > 0) setTimeout(flush, wait).unref();
+    else setImmediate(flush);
   }
+
+  private lastFlushMs = 0;
 
   private onHoldings(from: string, payload: unknown): null {
     const p = payload as { ck?: string; ns?: string; h?: Holdings; ab?: unknown };
@@ -398,7 +413,9 @@ export class Rebalancer {
     this.cluster.setOwnership(nsName, own);
     const drops = own.partitionsToDrop(this.selfId).filter((pid) => !this.dropping.has(`${nsName}/${pid}`));
     if (drops.length > 0) void this.drop(nsName, drops);
-    const plan = planMigrations(own, map, st.announced, this.selfId).filter((m) => !this.completed.has(`${nsName}/${moveKey(m)}`));
+    const plan = planMigrations(own, map, st.announced, this.selfId)
+      .map((m) => ({ ...m, key: `${nsName}/${moveKey(m)}` }))
+      .filter((m) => !this.completed.has(m.key));
     st.plan = this.completeEmptyMoves(nsName, ns, plan);
     this.schedule();
   }
@@ -425,23 +442,20 @@ export class Rebalancer {
     this.change(nsName, { kind: "dropped", pids });
     try {
       await ns.store.flushed();
-      // Removals go in batches (one LMDB commit each, not one per record), the loop yielding
-      // between them.
-      let batch: Array<Promise<unknown>> = [];
+      // Removals go in batches (one LMDB transaction each, not one per record), the loop
+      // yielding between them. Nothing writes here meanwhile but a write already queued, which
+      // the version check keeps.
+      let batch: EncodedEntry[] = [];
       for (const pid of pids) {
-        for (const { digest, record } of [...ns.store.partitionEntries(pid)]) {
-          batch.push(this.tx.locks.run(lockKey(nsName, digest), () => {
-            const cur = ns.store.get(digest, 0);
-            if (cur && (cur.generation !== record.generation || cur.lastUpdateMs !== record.lastUpdateMs)) return false;
-            return ns.store.remove(digest);
-          }));
+        for (const e of ns.store.partitionEncoded(pid)) {
+          batch.push(e);
           if (batch.length >= DROP_BATCH_RECORDS) {
-            await Promise.all(batch);
+            await ns.store.removeIfUnchanged(batch);
             batch = [];
           }
         }
       }
-      await Promise.all(batch);
+      if (batch.length > 0) await ns.store.removeIfUnchanged(batch);
     } finally {
       // By now the ownership reflects the drop (it was announced first): no replica write comes.
       for (const pid of pids) this.dropping.delete(`${nsName}/${pid}`);
@@ -456,7 +470,7 @@ export class Rebalancer {
     let remaining = 0;
     for (const [nsName, st] of this.ns) {
       if (!st.own) continue;
-      const plan = st.plan.filter((m) => !this.completed.has(`${nsName}/${moveKey(m)}`));
+      const plan = st.plan.filter((m) => !this.completed.has(m.key));
       st.plan = plan;
       remaining += plan.length;
       const mine = [...this.inFlight.values()].filter((m) => m.ns === nsName);
@@ -478,13 +492,12 @@ export class Rebalancer {
    * as a write target anyway). They are settled in bulk, one message per target, which makes a
    * cold start of fresh nodes, where every partition is empty, immediate. Returns the rest.
    */
-  private completeEmptyMoves(nsName: string, ns: Namespace, plan: Move[]): Move[] {
-    const rest: Move[] = [];
+  private completeEmptyMoves(nsName: string, ns: Namespace, plan: PlannedMove[]): PlannedMove[] {
+    const rest: PlannedMove[] = [];
     const merges: number[] = [];
     const fills = new Map<string, number[]>();
     for (const move of plan) {
-      const key = `${nsName}/${moveKey(move)}`;
-      if (this.inFlight.has(key) || this.nonEmpty.has(`${nsName}/${move.pid}`)) {
+      if (this.inFlight.has(move.key) || this.nonEmpty.has(`${nsName}/${move.pid}`)) {
         rest.push(move);
         continue;
       }
@@ -571,9 +584,9 @@ export class Rebalancer {
     this.quietTimer.unref();
   }
 
-  private start(nsName: string, move: Move): void {
-    const key = `${nsName}/${moveKey(move)}`;
-    this.inFlight.set(key, { ...move, ns: nsName });
+  private start(nsName: string, move: PlannedMove): void {
+    const key = move.key;
+    this.inFlight.set(key, { pid: move.pid, from: move.from, to: move.to, kind: move.kind, ns: nsName });
     const ck = this.clusterKey!;
     this.stream(nsName, move, ck).then(
       () => {
@@ -609,11 +622,11 @@ export class Rebalancer {
   private async stream(nsName: string, move: Move, ck: string): Promise<void> {
     const ns = this.namespaces.get(nsName)!;
     const delta = await this.deltaOf(ns, move, ck);
-    let recs: Array<[Buffer, StoredRecord]> = [];
+    let entries: EncodedEntry[] = [];
     let bytes = 0;
     let first = true;
     const send = async (last: boolean) => {
-      const payload: ChunkPayload = { ck, ns: nsName, pid: move.pid, kind: move.kind, first, last, recs };
+      const payload: ChunkPayload = { ck, ns: nsName, pid: move.pid, kind: move.kind, first, last, b: encodeChunk(entries), n: entries.length };
       for (let attempt = 1; ; attempt++) {
         if (ck !== this.clusterKey || this.closed) throw new KvError(ResultCode.CLUSTER_KEY_MISMATCH, "cluster changed during the move");
         try {
@@ -625,10 +638,10 @@ export class Rebalancer {
           await new Promise((r) => setTimeout(r, 100 * attempt));
         }
       }
-      this.stats.recordsOut += recs.length;
+      this.stats.recordsOut += entries.length;
       this.stats.bytesOut += bytes;
       first = false;
-      recs = [];
+      entries = [];
       bytes = 0;
       await new Promise((r) => setImmediate(r)); // let heartbeats and clients through
     };
@@ -637,14 +650,14 @@ export class Rebalancer {
       this.stats.recordsSkipped += delta;
       return send(true);
     }
-    for (const { digest, record } of ns.store.partitionEntries(move.pid)) {
-      if (delta && !delta(digest, record)) {
+    for (const e of ns.store.partitionEncoded(move.pid)) {
+      if (delta && !delta(e.digest, e)) {
         this.stats.recordsSkipped++;
         continue;
       }
-      recs.push([digest, record]);
-      bytes += recordBytes(record);
-      if (recs.length >= CHUNK_RECORDS_MAX || bytes >= CHUNK_BYTES_MAX) await send(false);
+      entries.push(e);
+      bytes += chunkEntryBytes(e);
+      if (entries.length >= CHUNK_RECORDS_MAX || bytes >= CHUNK_BYTES_MAX) await send(false);
     }
     await send(true);
   }
@@ -662,7 +675,7 @@ export class Rebalancer {
     const theirSums = probe.h instanceof Uint8Array ? probe.h : new Uint8Array(0);
     this.countDeltaBytes(theirSums.byteLength);
     const mine = new BucketSums(nb);
-    for (const { digest, record } of ns.store.partitionEntries(move.pid)) mine.add(digest, record);
+    for (const e of ns.store.partitionEncoded(move.pid)) mine.add(e.digest, e);
     const differing = mine.differing(theirSums);
     if (differing.length === 0) return probe.n;
     const summary = (await this.fabric.request(move.to, RebalanceRequest.DELTA_SUMMARY, { ck, ns: ns.name, pid: move.pid, nb, b: differing }, 30_000)) as
@@ -694,11 +707,11 @@ export class Rebalancer {
     const { ns, pid } = this.checkMoveRequest(payload);
     if (this.dropping.has(`${ns.name}/${pid}`)) throw new KvError(ResultCode.DEVICE_OVERLOAD, "partition copy being dropped here; try later");
     this.admit(`${from}/${ns.name}/${(payload as { kind?: unknown }).kind}:${pid}`);
-    const entries: Array<{ digest: Buffer; record: Version }> = [];
-    for (const { digest, record } of ns.store.partitionEntries(pid)) entries.push({ digest, record });
+    const entries: Array<{ digest: Buffer; version: Version }> = [];
+    for (const e of ns.store.partitionEncoded(pid)) entries.push({ digest: e.digest, version: e });
     if (entries.length === 0) return { n: 0, nb: 1 };
     const sums = new BucketSums(bucketCount(entries.length));
-    for (const e of entries) sums.add(e.digest, e.record);
+    for (const e of entries) sums.add(e.digest, e.version);
     return { n: entries.length, nb: sums.nb, h: sums.toBuffer() };
   }
 
@@ -713,10 +726,10 @@ export class Rebalancer {
     const want = new Uint8Array(nb);
     for (const b of p.b) if (Number.isInteger(b) && b >= 0 && b < nb) want[b] = 1;
     const out: Array<{ digest: Buffer; version: Version }> = [];
-    for (const { digest, record } of ns.store.partitionEntries(pid)) {
-      if (!want[bucketOf(digest, nb)]) continue;
+    for (const e of ns.store.partitionEncoded(pid)) {
+      if (!want[bucketOf(e.digest, nb)]) continue;
       if (out.length >= SUMMARY_VERSIONS_MAX) return { overflow: true };
-      out.push({ digest, version: record });
+      out.push({ digest: e.digest, version: e });
     }
     return { v: encodeVersions(out) };
   }
@@ -726,7 +739,7 @@ export class Rebalancer {
   private async onChunk(from: string, payload: unknown): Promise<boolean> {
     const p = payload as Partial<ChunkPayload>;
     const { ns, pid } = this.checkMoveRequest(payload);
-    if (!Array.isArray(p.recs)) throw new KvError(ResultCode.PARAMETER, "malformed migration chunk");
+    const records = parseChunk(p.b, p.n, pid);
     const st = this.ns.get(ns.name)!;
     const merge = p.kind === MoveKind.MERGE;
     if (this.dropping.has(`${ns.name}/${pid}`)) throw new KvError(ResultCode.DEVICE_OVERLOAD, "partition copy being dropped here; try later");
@@ -738,17 +751,18 @@ export class Rebalancer {
       st.self = nextHoldings(st.self, { kind: "fill-started", pids: [pid] });
       st.announced.set(this.selfId, st.self);
     }
-    // The chunk's records are applied together: each under its key's lock (a client write to
-    // the same key orders before or after it), all in one LMDB write batch, acked when durable.
-    await Promise.all(p.recs.map(async ([rawDigest, rawRecord]) => {
-      const digest = asBuffer(rawDigest);
-      const record = normaliseRecord(rawRecord);
-      this.stats.recordsIn++;
-      this.stats.bytesIn += recordBytes(record);
-      const won = await this.tx.locks.run(lockKey(ns.name, digest), () => storeIfNewer(ns, digest, record));
+    if (records.length > 0) {
+      // The chunk is applied in one LMDB write transaction, holding its keys' locks (a client or
+      // replica write to one of them orders wholly before or after it); acked when durable.
+      const keys = records.map((r) => lockKey(ns.name, r.digest));
+      const stored = await this.tx.locks.runAll(keys, () => ns.store.putIfNewer(records));
+      this.stats.recordsIn += records.length;
+      for (const r of records) this.stats.bytesIn += chunkEntryBytes(r);
       // The acting master applies merged records like writes: the other copies get them too.
-      if (won && merge) await this.replicate(ns, pid, digest, record, from);
-    }));
+      if (merge) {
+        await Promise.all(records.map((r, i) => (stored[i] ? this.replicate(ns, pid, r.digest, r.record, from) : undefined)));
+      }
+    }
     if (p.last && !merge && p.ck === this.clusterKey) this.change(ns.name, { kind: "fill-completed", pids: [pid] });
     return true;
   }
@@ -787,9 +801,10 @@ function partitionEmpty(ns: Namespace, pid: number): boolean {
 
 /** Partitions with at least one record in the store (a booted node's disk data). */
 function partitionsOnDisk(ns: Namespace): Uint8Array {
-  const held: number[] = [];
-  for (let pid = 0; pid < PARTITION_COUNT; pid++) if (!partitionEmpty(ns, pid)) held.push(pid);
-  return partitionBitmapOf(held);
+  const held = ns.store.partitionsHeld();
+  const pids: number[] = [];
+  for (let pid = 0; pid < PARTITION_COUNT; pid++) if (held[pid] === 1) pids.push(pid);
+  return partitionBitmapOf(pids);
 }
 
 function parseHoldings(from: string, h: Holdings): Holdings {

@@ -21,9 +21,9 @@
  */
 import { PARTITION_COUNT } from "../../client/protocol/constants.js";
 import type { Ownership } from "../core/partition-ownership.js";
-import type { KeyLocks } from "../service/key-lock.js";
 import type { Namespace } from "../service/namespace.js";
-import { lockKey } from "../service/transaction.js";
+import type { VersionedDigest } from "../storage/record-store.js";
+import { isTombstoneValue } from "../storage/record-codec.js";
 
 const PERIOD_MS = 1000;
 const REMOVALS_PER_PASS = 10_000;
@@ -34,7 +34,6 @@ export interface ReclaimerDeps {
   ownership(ns: string): Ownership | null;
   /** Recent members that are not in the cluster now. */
   absentCount(): number;
-  readonly locks: KeyLocks;
   now(): number;
   readonly log: { warn(obj: object, msg: string): void };
 }
@@ -80,22 +79,13 @@ export class TombstoneReclaimer {
   private async reclaimPartition(ns: Namespace, pid: number, cutoffMs: number): Promise<number> {
     const hints = ns.store.tombstoneHints;
     hints[pid] = 0;
-    const old: Array<{ digest: Buffer; generation: number; lastUpdateMs: number }> = [];
-    for (const { digest, record } of ns.store.partitionEntries(pid)) {
-      if (!record.tombstone) continue;
-      if (record.lastUpdateMs <= cutoffMs) old.push({ digest, generation: record.generation, lastUpdateMs: record.lastUpdateMs });
+    const old: VersionedDigest[] = [];
+    for (const e of ns.store.partitionEncoded(pid)) {
+      if (!isTombstoneValue(e.value)) continue;
+      if (e.lastUpdateMs <= cutoffMs) old.push(e);
       else hints[pid] = 1;
     }
-    let removed = 0;
-    for (const t of old) {
-      const gone = await this.deps.locks.run(lockKey(ns.name, t.digest), async () => {
-        const cur = ns.store.get(t.digest, 0);
-        // Only the very tombstone scanned: a write since then replaced it.
-        if (!cur?.tombstone || cur.generation !== t.generation || cur.lastUpdateMs !== t.lastUpdateMs) return false;
-        return ns.store.remove(t.digest);
-      });
-      if (gone) removed++;
-    }
-    return removed;
+    // Only the very tombstones scanned go: a write since then changed the version.
+    return old.length === 0 ? 0 : ns.store.removeIfUnchanged(old);
   }
 }

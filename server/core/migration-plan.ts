@@ -125,8 +125,8 @@ function kindOrder(kind: MoveKind): number {
  * The moves of `plan` to start now, in plan order, keeping this node within `limits` given what is
  * already running. Skips moves already in flight; never mutates its arguments.
  */
-export function nextMoves(plan: readonly Move[], inFlight: MovesInFlight, limits: MigrationLimits = migrationLimits()): Move[] {
-  const picked: Move[] = [];
+export function nextMoves<M extends Move>(plan: readonly M[], inFlight: MovesInFlight, limits: MigrationLimits = migrationLimits()): M[] {
+  const picked: M[] = [];
   let out = inFlight.out.size;
   const perTarget = new Map(inFlight.perTargetCount);
   for (const move of plan) {

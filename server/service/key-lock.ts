@@ -33,6 +33,25 @@ export class KeyLocks {
     });
     return result;
   }
+
+  /**
+   * Runs `fn` once every earlier `run`/`runAll` on any of `keys` has settled, holding all of them
+   * until it settles: one chain link for a batch (a migration chunk) instead of one per key.
+   */
+  runAll<T>(keys: readonly string[], fn: () => T | Promise<T>): Promise<T> {
+    const prev: Promise<void>[] = [];
+    for (const key of keys) {
+      const p = this.tails.get(key);
+      if (p !== undefined) prev.push(p);
+    }
+    const result = prev.length === 0 ? Promise.resolve().then(fn) : Promise.all(prev).then(fn);
+    const tail = result.then(noop, noop);
+    for (const key of keys) this.tails.set(key, tail);
+    void tail.then(() => {
+      for (const key of keys) if (this.tails.get(key) === tail) this.tails.delete(key);
+    });
+    return result;
+  }
 }
 
 function noop(): void {}

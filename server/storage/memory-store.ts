@@ -20,67 +20,18 @@
  * Why sorted arrays: a partition holds ~1/4096 of the namespace (a few hundred records per
  * million), so binary search plus splice costs little and keeps one structure for lookup, ordered
  * partition scans and the sweep cursor.
- *
- * The record/digest assertions shared with lmdb-store.ts live here because both stores need them
- * and this module loads nothing native (record-store.ts, which is shared, would be their home).
  */
 import assert from "node:assert";
-import { DIGEST_BYTES, PARTITION_COUNT } from "../../client/protocol/constants.js";
+import { PARTITION_COUNT } from "../../client/protocol/constants.js";
 import { partitionId } from "../../client/protocol/digest.js";
-import { isExpired, RecordStore, StoredBin, StoredEntry, StoredKey, StoredRecord } from "./record-store.js";
+import { supersedes } from "../core/record-rules.js";
+import { assertDigest, assertStoredRecord, encodeRecord } from "./record-codec.js";
+import { EncodedEntry, IncomingRecord, VersionedDigest, isExpired, RecordStore, StoredBin, StoredEntry, StoredRecord } from "./record-store.js";
 
-/** Generation is Aerospike's u16 that wraps to 1, never 0. */
-const GENERATION_MAX = 0xffff;
-/** Void times are u32 seconds since the Citrusleaf epoch. */
-const VOID_TIME_MAX = 0xffffffff;
-/** A particle type is one byte on the wire. */
-const PARTICLE_TYPE_MAX = 0xff;
 /** Entries a sweep may examine per record it is allowed to remove (bounds work when few expire). */
 export const SWEEP_SCAN_FACTOR = 16;
 
 assert(Number.isInteger(SWEEP_SCAN_FACTOR) && SWEEP_SCAN_FACTOR >= 1);
-
-/** Programmer-error check on a digest handed to a store. */
-export function assertDigest(digest: Buffer): void {
-  if (!Buffer.isBuffer(digest) || digest.length !== DIGEST_BYTES) {
-    assert.fail(`digest must be a ${DIGEST_BYTES}-byte Buffer, got ${describe(digest)}`);
-  }
-}
-
-/**
- * Programmer-error check on a record, run before a write and after a read. It is on the hot
- * path (~0.1 µs), so each message is built only when its check fails.
- */
-export function assertStoredRecord(record: StoredRecord): void {
-  const { generation, lastUpdateMs, voidTime } = record;
-  if (!(Number.isInteger(generation) && generation >= 1 && generation <= GENERATION_MAX)) {
-    assert.fail(`record generation must be an integer in [1, ${GENERATION_MAX}], got ${generation}`);
-  }
-  if (!(Number.isSafeInteger(lastUpdateMs) && lastUpdateMs >= 0)) {
-    assert.fail(`record lastUpdateMs must be a non-negative safe integer, got ${lastUpdateMs}`);
-  }
-  if (!(Number.isInteger(voidTime) && voidTime >= 0 && voidTime <= VOID_TIME_MAX)) {
-    assert.fail(`record voidTime must be an integer in [0, ${VOID_TIME_MAX}], got ${voidTime}`);
-  }
-  if (typeof record.setName !== "string") assert.fail(`record setName must be a string, got ${describe(record.setName)}`);
-  if (!Array.isArray(record.bins)) assert.fail(`record bins must be an array, got ${describe(record.bins)}`);
-  if (record.userKey !== undefined) assertParticle(record.userKey, "user key");
-  for (const bin of record.bins) {
-    if (typeof bin.name !== "string") assert.fail(`bin name must be a string, got ${describe(bin.name)}`);
-    assertParticle(bin, "bin");
-  }
-}
-
-function assertParticle(p: StoredKey, what: string): void {
-  if (!(Number.isInteger(p.type) && p.type >= 0 && p.type <= PARTICLE_TYPE_MAX)) {
-    assert.fail(`${what} particle type must be a byte, got ${p.type}`);
-  }
-  if (!Buffer.isBuffer(p.data)) assert.fail(`${what} data must be a Buffer, got ${describe(p.data)}`);
-}
-
-function describe(value: unknown): string {
-  return Buffer.isBuffer(value) ? `a ${value.length}-byte Buffer` : `${typeof value} ${String(value).slice(0, 40)}`;
-}
 
 /** A copy of `record` whose buffers are views into one fresh allocation (one copy, one owner). */
 export function copyRecord(record: StoredRecord): StoredRecord {
@@ -180,6 +131,48 @@ export class MemoryStore implements RecordStore {
     assert(Number.isInteger(pid) && pid >= 0 && pid < PARTITION_COUNT, `partition id out of range: ${pid}`);
     const slots = this.partitions[pid] ?? [];
     return slots.map((s) => ({ digest: s.digest, record: s.record }));
+  }
+
+  partitionsHeld(): Uint8Array {
+    return Uint8Array.from(this.partitions, (slots) => (slots !== undefined && slots.length > 0 ? 1 : 0));
+  }
+
+  /** A snapshot as `partitionEntries`, each record encoded (what a peer's `putIfNewer` takes). */
+  partitionEncoded(pid: number): Iterable<EncodedEntry> {
+    assert(Number.isInteger(pid) && pid >= 0 && pid < PARTITION_COUNT, `partition id out of range: ${pid}`);
+    const slots = this.partitions[pid] ?? [];
+    return slots.map(({ digest, record }) =>
+      ({ digest, value: encodeRecord(record), generation: record.generation, lastUpdateMs: record.lastUpdateMs }));
+  }
+
+  async putIfNewer(records: readonly IncomingRecord[]): Promise<boolean[]> {
+    for (const { digest, record } of records) {
+      assertDigest(digest);
+      assertStoredRecord(record);
+    }
+    const stored: boolean[] = [];
+    for (const { digest, record } of records) {
+      const slots = this.partitions[partitionId(digest)];
+      const i = slots === undefined ? -1 : search(slots, digest);
+      const won = supersedes(record, i >= 0 ? slots![i]!.record : undefined);
+      if (won) await this.put(digest, record);
+      stored.push(won);
+    }
+    return stored;
+  }
+
+  removeIfUnchanged(versions: readonly VersionedDigest[]): Promise<number> {
+    let removed = 0;
+    for (const { digest, generation, lastUpdateMs } of versions) {
+      assertDigest(digest);
+      const pid = partitionId(digest);
+      const slots = this.partitions[pid];
+      const i = slots === undefined ? -1 : search(slots, digest);
+      if (i < 0) continue;
+      const r = slots![i]!.record;
+      if (r.generation === generation && r.lastUpdateMs === lastUpdateMs && this.removeNow(pid, digest)) removed += 1;
+    }
+    return Promise.resolve(removed);
   }
 
   /**

@@ -59,6 +59,27 @@ export interface StoredEntry {
   readonly record: StoredRecord;
 }
 
+/** A digest and the version of the record it names. */
+export interface VersionedDigest {
+  readonly digest: Buffer;
+  readonly generation: number;
+  readonly lastUpdateMs: number;
+}
+
+/** One record of a partition as its encoded value (record-codec.ts), with its version read out. */
+export interface EncodedEntry extends VersionedDigest {
+  /** The record exactly as `encodeRecord` writes it (the store's own bytes: the caller may keep them). */
+  readonly value: Buffer;
+}
+
+/** A record from a peer: its encoded value and the validated record it decodes to. */
+export interface IncomingRecord {
+  readonly digest: Buffer;
+  /** `encodeRecord(record)`: stored as is where the store keeps encoded values. */
+  readonly value: Buffer;
+  readonly record: StoredRecord;
+}
+
 export interface RecordStore {
   readonly kind: "lmdb" | "memory";
   /** The live record for `digest`, or undefined when absent or expired at `nowMs`. Synchronous. */
@@ -77,6 +98,22 @@ export interface RecordStore {
   count(): number;
   /** Every record of one partition in digest order, expired included (callers filter). */
   partitionEntries(partitionId: number): Iterable<StoredEntry>;
+  /** One byte per partition: 1 when it holds at least one record (expired included). */
+  partitionsHeld(): Uint8Array;
+  /** `partitionEntries` without decoding: every record of one partition as its encoded value. */
+  partitionEncoded(partitionId: number): Iterable<EncodedEntry>;
+  /**
+   * Stores each record that supersedes the local copy (record-rules `supersedes`: generation,
+   * then last-update time; an expired local copy still counts) and resolves, once durable, with
+   * which were stored. All in one write transaction, checked against every write issued before
+   * it. Callers hold the records' key locks (a read-modify-write must not straddle it).
+   */
+  putIfNewer(records: readonly IncomingRecord[]): Promise<boolean[]>;
+  /**
+   * Removes each record whose stored version is still the one given (generation and last-update
+   * time), in one write transaction; resolves with how many it removed, once durable.
+   */
+  removeIfUnchanged(versions: readonly VersionedDigest[]): Promise<number>;
   /** Removes up to `limit` records expired at `nowMs`; resolves with how many it removed. */
   sweepExpired(nowMs: number, limit: number): Promise<number>;
   /** Resolves when every write issued so far is durable. */

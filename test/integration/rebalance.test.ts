@@ -29,9 +29,9 @@
  * node is stopped and its LMDB opened: every record must be on exactly the nodes the final map
  * names (a tombstone on a subset of them), copies identical and equal to the model.
  *
- * Ratio for (d): sum over the nodes of migrate_bytes_sent during the phase, over the recordBytes
- * of everything on the killed node's disk (read from its LMDB before the restart): the size of a
- * full copy of what the node holds, in the unit the rebalancer counts.
+ * Ratio for (d): sum over the nodes of migrate_bytes_sent during the phase, over the bytes a full
+ * copy of everything on the killed node's disk (read from its LMDB before the restart) would take
+ * in migration chunks (`chunkEntryBytes`: the unit the rebalancer counts).
  */
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -39,7 +39,8 @@ import { Client, Key, KvError, ResultCode } from "../../client/index.js";
 import { bitmapHas, parseReplicas } from "../../client/internal.js";
 import { computeDigest } from "../../client/protocol/index.js";
 import { computePartitionMap } from "../../server/core/partition-map.js";
-import { recordBytes } from "../../server/core/record-rules.js";
+import { chunkEntryBytes } from "../../server/cluster/migration-chunk.js";
+import { encodeRecord } from "../../server/storage/record-codec.js";
 import { LmdbEnvironment } from "../../server/storage/lmdb-store.js";
 import { computePartitionId } from "./cluster-helpers.js";
 import { cleanup, info, NodeProcess, startCluster, startNode, statistics, waitFor, waitForSettled } from "./harness.js";
@@ -532,7 +533,7 @@ function migratedBetween(before: Map<NodeProcess, Record<string, number>>, after
   return sum;
 }
 
-/** Everything on a stopped node's disk for NS: digest (hex) → record summary, and total recordBytes. */
+/** Everything on a stopped node's disk for NS: digest (hex) → record summary, and its size in migration chunks. */
 async function readDisk(dataDir: string): Promise<{ records: Map<string, { tomb: boolean; seq: number; gen: number }>; bytes: number }> {
   const records = new Map<string, { tomb: boolean; seq: number; gen: number }>();
   let bytes = 0;
@@ -541,7 +542,7 @@ async function readDisk(dataDir: string): Promise<{ records: Map<string, { tomb:
     const store = env.store(NS);
     for (let pid = 0; pid < PARTITIONS; pid++) {
       for (const { digest, record } of store.partitionEntries(pid)) {
-        bytes += recordBytes(record);
+        bytes += chunkEntryBytes({ value: encodeRecord(record) });
         const v = record.bins.find((b) => b.name === "v");
         const text = v ? v.data.toString("utf8") : "";
         records.set(digest.toString("hex"), { tomb: record.tombstone === true, seq: text ? Number(text.split(":")[1]) : -1, gen: record.generation });
@@ -709,7 +710,7 @@ describe(`rebalancing under a read/write/delete load (3 nodes, RF ${RF}, ${RECOR
     const victim = nodes[2]!;
     expect(victim.alive).toBe(false);
     const disk = await readDisk(victim.dataDir);
-    console.log(`[d: restart] the killed node holds ${disk.records.size} records/tombstones, ${disk.bytes} bytes (recordBytes)`);
+    console.log(`[d: restart] the killed node holds ${disk.records.size} records/tombstones, ${disk.bytes} bytes (as migration chunks)`);
     expect(disk.records.size).toBeGreaterThan(RECORDS / 2);
     const r = await runPhase("d: restart", async () => {
       const back = await startNode({ dataDir: victim.dataDir, args: ["--seeds", `127.0.0.1:${nodes[0]!.ready.heartbeatPort}`] });

@@ -20,6 +20,7 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { ParticleType } from "../../client/protocol/constants.js";
 import { KEY_BYTES, LmdbEnvironment, peekVoidTime } from "../../server/storage/lmdb-store.js";
 import { MemoryStore, SWEEP_SCAN_FACTOR } from "../../server/storage/memory-store.js";
+import { decodeRecord, encodeRecord, isTombstoneValue, versionOf } from "../../server/storage/record-codec.js";
 import { CITRUSLEAF_EPOCH_SEC, RecordStore, StoredBin, StoredRecord } from "../../server/storage/record-store.js";
 
 const NOW_MS = Date.UTC(2025, 0, 1, 12, 0, 0);
@@ -195,6 +196,73 @@ function recordStoreContract(name: string, makeStore: () => Promise<Fixture>): v
       expect(() => store.partitionEntries(4096)).toThrow();
     });
 
+    it("reads one partition encoded: the same records as partitionEntries, versions read out", async () => {
+      const key = { type: ParticleType.STRING, data: Buffer.from("k") };
+      await store.put(digestIn(7, 1), rec({ generation: 300, lastUpdateMs: NOW_MS + 1, userKey: key }));
+      await store.put(digestIn(7, 2), { ...rec({ generation: 70000 % 65535, bins: [] }), tombstone: true });
+      await store.put(digestIn(8, 2), rec());
+      const encoded = [...store.partitionEncoded(7)];
+      const decoded = [...store.partitionEntries(7)];
+      expect(encoded.map((e) => e.digest.toString("hex"))).toEqual(decoded.map((e) => e.digest.toString("hex")));
+      for (const [i, e] of encoded.entries()) {
+        expect(hexView(decodeRecord(e.value))).toEqual(hexView(decoded[i]!.record));
+        expect({ g: e.generation, t: e.lastUpdateMs }).toEqual({ g: decoded[i]!.record.generation, t: decoded[i]!.record.lastUpdateMs });
+      }
+      expect([...store.partitionEncoded(9)]).toEqual([]);
+    });
+
+    it("lists the partitions holding records", async () => {
+      expect([...store.partitionsHeld()].every((b) => b === 0)).toBe(true);
+      for (const pid of [0, 7, 8, 4095]) await store.put(digestIn(pid, 3), rec({ voidTime: pid === 8 ? 1 : 0 }));
+      await store.put(digestIn(7, 4), rec());
+      const held = store.partitionsHeld();
+      expect(held.length).toBe(4096);
+      expect([...held.entries()].filter(([, b]) => b === 1).map(([pid]) => pid)).toEqual([0, 7, 8, 4095]);
+      await store.remove(digestIn(0, 3));
+      expect(store.partitionsHeld()[0]).toBe(0);
+    });
+
+    it("putIfNewer stores only records that supersede the local copy, reporting which", async () => {
+      const incoming = (d: Buffer, r: StoredRecord) => ({ digest: d, value: encodeRecord(r), record: r });
+      await store.put(digestIn(3, 1), rec({ generation: 5 }));
+      await store.put(digestIn(3, 2), rec({ generation: 5 }));
+      await store.put(digestIn(3, 3), rec({ generation: 5, lastUpdateMs: NOW_MS + 10 }));
+      const stored = await store.putIfNewer([
+        incoming(digestIn(3, 1), rec({ generation: 6, bins: [] })), // newer generation: stored
+        incoming(digestIn(3, 2), rec({ generation: 4 })), // older: kept
+        incoming(digestIn(3, 3), rec({ generation: 5, lastUpdateMs: NOW_MS + 9 })), // same gen, older time: kept
+        incoming(digestIn(3, 4), { ...rec({ generation: 2, bins: [] }), tombstone: true }), // absent: stored
+      ]);
+      expect(stored).toEqual([true, false, false, true]);
+      expect(store.get(digestIn(3, 1), NOW_MS)?.generation).toBe(6);
+      expect(store.get(digestIn(3, 2), NOW_MS)?.generation).toBe(5);
+      expect(store.get(digestIn(3, 3), NOW_MS)?.lastUpdateMs).toBe(NOW_MS + 10);
+      expect(store.get(digestIn(3, 4), NOW_MS)?.tombstone).toBe(true);
+      expect(store.tombstoneHints[3]).toBe(1);
+      expect(await store.putIfNewer([])).toEqual([]);
+    });
+
+    it("putIfNewer sees a put issued before it in the same turn", async () => {
+      const newer = store.put(digestIn(4, 1), rec({ generation: 9 }));
+      const older = rec({ generation: 8 });
+      const stored = await store.putIfNewer([{ digest: digestIn(4, 1), value: encodeRecord(older), record: older }]);
+      await newer;
+      expect(stored).toEqual([false]);
+      expect(store.get(digestIn(4, 1), NOW_MS)?.generation).toBe(9);
+    });
+
+    it("removeIfUnchanged removes only records still at the given version", async () => {
+      await store.put(digestIn(5, 1), rec({ generation: 3 }));
+      await store.put(digestIn(5, 2), rec({ generation: 3 }));
+      const seen = [...store.partitionEncoded(5)];
+      await store.put(digestIn(5, 2), rec({ generation: 4 })); // changed since seen
+      const removed = await store.removeIfUnchanged([...seen, { digest: digestIn(5, 3), generation: 1, lastUpdateMs: NOW_MS }]);
+      expect(removed).toBe(1);
+      expect(store.get(digestIn(5, 1), NOW_MS)).toBeUndefined();
+      expect(store.get(digestIn(5, 2), NOW_MS)?.generation).toBe(4);
+      expect(await store.removeIfUnchanged([])).toBe(0);
+    });
+
     it("flushed() resolves after every issued write is durable", async () => {
       const writes = [store.put(digestIn(1), rec()), store.put(digestIn(2), rec())];
       await store.flushed();
@@ -348,5 +416,21 @@ describe("LMDB store specifics", () => {
     for (const v of [0, 1, 127, 128, 255, 256, 65535, 65536, 0xffffffff]) {
       expect(peekVoidTime(packr.pack([1, v, 1, NOW_MS, "s", null, null]))).toBe(v);
     }
+  });
+
+  it("reads the version from the first bytes exactly as a full decode would", () => {
+    fc.assert(fc.property(
+      fc.integer({ min: 1, max: 65535 }), fc.oneof(fc.integer({ min: 0, max: 0xffffffff }), fc.maxSafeNat()),
+      fc.integer({ min: 0, max: 0xffffffff }), fc.boolean(),
+      (generation, lastUpdateMs, voidTime, tombstone) => {
+        const r: StoredRecord = { ...rec({ generation, lastUpdateMs, voidTime }), ...(tombstone ? { bins: [], tombstone: true } : {}) };
+        expect(versionOf(encodeRecord(r))).toEqual({ generation, lastUpdateMs });
+        expect(isTombstoneValue(encodeRecord(r))).toBe(tombstone);
+      },
+    ));
+    // An encoding the peek does not know (an int64 generation) falls back to a full decode.
+    const packr = new Packr({ useRecords: false, largeBigIntToFloat: false });
+    const odd = packr.pack([1, 0, 7n, NOW_MS, "s", null, null]);
+    expect(versionOf(odd).lastUpdateMs).toBe(NOW_MS);
   });
 });
