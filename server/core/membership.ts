@@ -208,6 +208,11 @@ function isIdList(value: unknown, descending: boolean): value is NodeId[] {
   return !descending || isStrictlyDescending(value);
 }
 
+/** A field's value for an error message; never throws (String() does on a null-prototype object). */
+function show(v: unknown): string {
+  return v !== null && (typeof v === "object" || typeof v === "function") ? typeof v : String(v);
+}
+
 /**
  * Checks a decoded message before the core trusts any field of it. Returns the message, or a
  * reason for dropping it.
@@ -216,7 +221,7 @@ export function parseClusterMessage(raw: unknown): { ok: true; message: ClusterM
   const fail = (error: string) => ({ ok: false as const, error });
   if (typeof raw !== "object" || raw === null) return fail("not an object");
   const m = raw as Record<string, unknown>;
-  if (m.v !== MEMBERSHIP_PROTOCOL_VERSION) return fail(`protocol version ${String(m.v)}`);
+  if (m.v !== MEMBERSHIP_PROTOCOL_VERSION) return fail(`protocol version ${show(m.v)}`);
   if (!isNodeId(m.from)) return fail("bad from");
   if (typeof m.clusterName !== "string" || m.clusterName.length > CLUSTER_NAME_LENGTH_MAX) return fail("bad clusterName");
   if (!isCount(m.incarnation)) return fail("bad incarnation");
@@ -225,7 +230,7 @@ export function parseClusterMessage(raw: unknown): { ok: true; message: ClusterM
     if (typeof m.clusterKey !== "string" || !KEY_RE.test(m.clusterKey)) return fail("bad clusterKey");
     return { ok: true, message: m as unknown as AnswerMessage };
   }
-  if (m.kind !== "heartbeat" && m.kind !== "propose") return fail(`unknown kind ${String(m.kind)}`);
+  if (m.kind !== "heartbeat" && m.kind !== "propose") return fail(`unknown kind ${show(m.kind)}`);
   if (!isCount(m.seq)) return fail("bad seq");
   if (!isIdList(m.heard, false) || !isIdList(m.succession, true) || !isIdList(m.lead, true)) return fail("bad id list");
   if (!isNodeId(m.principal)) return fail("bad principal");
