@@ -116,8 +116,10 @@ const REBALANCE_QUIET_MS = 2000;
 const RATE_PERIOD_MS = 1000;
 
 interface NsState {
-  /** Moves this node must make, from the last recomputation (empty partitions already settled). */
-  /** Moves still to make, each with its key (`ns/moveKey`), in the planner's order. */
+  /**
+   * Moves this node must make, from the last recomputation (empty partitions already settled),
+   * each with its key (`ns/moveKey`), in the planner's order. A move leaves it when it completes.
+   */
   plan: PlannedMove[];
   self: Holdings;
   /** Holdings announced for the current cluster, by member. */
@@ -470,8 +472,7 @@ export class Rebalancer {
     let remaining = 0;
     for (const [nsName, st] of this.ns) {
       if (!st.own) continue;
-      const plan = st.plan.filter((m) => !this.completed.has(m.key));
-      st.plan = plan;
+      const plan = st.plan;
       remaining += plan.length;
       const mine = [...this.inFlight.values()].filter((m) => m.ns === nsName);
       const perTarget = new Map<string, number>();
@@ -525,7 +526,11 @@ export class Rebalancer {
       this.fabric.request(to, RebalanceRequest.FILL_EMPTY, { ck, ns: nsName, pids }, 30_000).then(
         () => {
           this.stats.movesDone += pids.length;
-          if (ck === this.clusterKey) for (const k of keys) this.completed.add(k);
+          if (ck !== this.clusterKey) return;
+          for (const k of keys) this.completed.add(k);
+          const done = new Set(keys);
+          const st = this.ns.get(nsName)!;
+          st.plan = st.plan.filter((m) => !done.has(m.key)); // replanned meanwhile, while in flight
         },
         (err) => {
           this.stats.movesFailed += pids.length;
@@ -594,10 +599,12 @@ export class Rebalancer {
         this.stats.movesDone++;
         if (ck !== this.clusterKey) return;
         this.completed.add(key);
+        const st = this.ns.get(nsName)!;
+        const at = st.plan.findIndex((m) => m.key === key); // the plan may have been recomputed since
+        if (at >= 0) st.plan.splice(at, 1);
         if (move.kind === MoveKind.MERGE) {
           // A copy filled in this cluster meanwhile (the acting master changed during the merge)
           // is current: marking it handed over would demote a full copy that no plan refills.
-          const st = this.ns.get(nsName)!;
           if (!hasPartition(st.self.current, move.pid)) this.change(nsName, { kind: "merge-completed", pids: [move.pid] });
           else this.schedule();
         }
@@ -668,6 +675,11 @@ export class Rebalancer {
    * records it lacks or holds at an older version.
    */
   private async deltaOf(ns: Namespace, move: Move, ck: string): Promise<((digest: Buffer, v: Version) => boolean) | number | undefined> {
+    // A target that announced no copy of the partition (a joining node) is sent everything
+    // without asking: a round trip less per move. Should it hold a few records after all (replica
+    // writes since its announcement), the records merge by version as always.
+    const theirs = this.ns.get(ns.name)?.announced.get(move.to);
+    if (theirs && !hasPartition(theirs.full, move.pid) && !hasPartition(theirs.partial, move.pid)) return undefined;
     const probe = (await this.fabric.request(move.to, RebalanceRequest.DELTA_PROBE, { ck, ns: ns.name, pid: move.pid, kind: move.kind }, 30_000)) as
       { n?: unknown; nb?: unknown; h?: unknown };
     if (typeof probe?.n !== "number" || probe.n === 0) return undefined;
