@@ -13,27 +13,38 @@
  *       current   the copy was made in THIS cluster from the acting master's line: filled,
  *                 claimed by genesis, or handed over by a merge
  *       unmerged  the copy may hold writes that no other copy is known to have (a booted node's disk,
- *                 a copy that still had to merge when the cluster changed): merge it, whatever the keys
+ *                 a copy that still had to merge when the cluster changed): merge it, whatever the keys.
+ *                 On a current copy it is a mark instead: the copy was full and unmerged in this
+ *                 cluster and has been handed over (see "Lines")
  *       lastClusterKey   the cluster in which the node's other carried copies were last in line
  *
  * Lines. Within one cluster every full copy of p receives every write (writeTargets), so copies
  * that were full and in line at the end of the same cluster K are identical: they share the line
  * K. Copies from different clusters (split brain, a node that ran alone) may differ: a copy whose
  * line differs from the acting master's must be merged into it (merge by generation, then
- * last-update time; record-rules.ts). An `unmerged` copy is a line of its own.
+ * last-update time; record-rules.ts). An `unmerged` copy is a line of its own: when the acting
+ * master's line comes from one, no carried copy is in line with it, even after that copy merged
+ * away. So a full unmerged copy keeps `unmerged` as a mark when it is handed over
+ * (`merge-completed`) and refilled (`fill-completed`), until the next cluster change clears it
+ * (the copy is current, so in line).
  *
  * Decisions, per partition p (members = map.nodes; a member that announced nothing holds nothing):
  *   acting master   the first full node of the succession; else the highest-id full member (an old
  *                   holder serves until the new ones are filled); else, when no member is full,
  *                   the map master: GENESIS, it is full by fiat (there is nothing to copy) and the
  *                   shell marks its bit (`genesis-claimed`).
- *   primary line    the line of the first carried (not current) full node in succession order
- *                   (else the highest-id one). Carried copies leave a cluster only by merging away
- *                   (never the primary's) or by a drop, and drops wait until no merge is pending,
- *                   so the primary line cannot change while some copy still needs it to.
- *                   (Found by the model in test/unit/migration-plan.test.ts: an old holder that
- *                   defined the line was dropped, the line passed to a copy still waiting to merge,
- *                   which then looked in line and was dropped too, losing its writes.)
+ *   primary line    the line of the source: the first node in succession order (else the highest-
+ *                   id one) whose copy is carried (not current) and full, or current and marked
+ *                   unmerged. None (NO_LINE) when the source is unmerged or marked, or there is no
+ *                   source. The source cannot change while a merge is pending: within a cluster no
+ *                   copy becomes a candidate; an unmerged candidate that merges away keeps its rank
+ *                   (the mark); a clean one is of the primary line, so it never merges; and drops
+ *                   wait until no merge is pending. So a carried copy that needs a merge needs it
+ *                   until it merged (property-tested). Earlier rules broke this twice, each time
+ *                   passing the line to a copy still waiting to merge, which then looked in line
+ *                   and was dropped unmerged: an old holder that defined the line was dropped
+ *                   (found by the model in migration-plan.test.ts), and an unmerged source merged
+ *                   away unmarked (found by the rebalance simulator, rebalance-known-bugs.test.ts).
  *   needs merge     a member other than the acting master whose carried copy (full or partial) is
  *                   unmerged or of another line than the primary. A partial copy of another line
  *                   merges too, even when a full copy of its line will: else a fill would mix its
@@ -159,7 +170,10 @@ export interface Holdings {
   readonly partial?: Uint8Array;
   /** Copies (full or partial) made in the current cluster from the acting master's line. @default none */
   readonly current?: Uint8Array;
-  /** Copies that must be merged into the acting master whatever the keys. @default none */
+  /**
+   * Copies that must be merged into the acting master whatever the keys; on a current copy, the
+   * mark of a full unmerged copy handed over (see "Lines" in the header). @default none
+   */
   readonly unmerged?: Uint8Array;
 }
 
@@ -171,7 +185,7 @@ export type HoldingsEvent =
   | { readonly kind: "fill-started"; readonly pids: readonly number[] }
   /** A fill completed: full and in line. */
   | { readonly kind: "fill-completed"; readonly pids: readonly number[] }
-  /** This node's copy was merged into the acting master: now a partial, in-line copy. */
+  /** This node's copy was merged into the acting master: now a partial, in-line copy (marked, if it was full and unmerged). */
   | { readonly kind: "merge-completed"; readonly pids: readonly number[] }
   /** Genesis: this node is the map master of partitions nobody holds; full by fiat. */
   | { readonly kind: "genesis-claimed"; readonly pids: readonly number[] }
@@ -198,16 +212,21 @@ export function nextHoldings(h: Holdings, event: HoldingsEvent): Holdings {
     }
     case "fill-completed":
     case "genesis-claimed":
+      // A current copy keeps its unmerged mark (see "Lines" in the header); a carried one is now in line.
       return {
         ...h, full: withBits(h.full, event.pids, true), partial: withBits(h.partial, event.pids, false),
-        current: withBits(h.current, event.pids, true), unmerged: withBits(h.unmerged, event.pids, false),
+        current: withBits(h.current, event.pids, true),
+        unmerged: withBits(h.unmerged, event.pids.filter((pid) => !hasPartition(h.current, pid)), false),
       };
     case "merge-completed":
       // The acting master now has everything this copy had, but this copy lacks what the master
       // had: it is no longer full (it would serve stale reads), and it is in line (nothing to merge).
+      // A full unmerged copy (or one marked so already) keeps `unmerged`: it may have been the
+      // copy whose line the acting master's is, a line of its own (see "Lines" in the header).
       return {
         ...h, full: withBits(h.full, event.pids, false), partial: withBits(h.partial, event.pids, true),
-        current: withBits(h.current, event.pids, true), unmerged: withBits(h.unmerged, event.pids, false),
+        current: withBits(h.current, event.pids, true),
+        unmerged: withBits(h.unmerged, event.pids.filter((pid) => !hasPartition(h.full, pid) && !hasPartition(h.current, pid)), false),
       };
     case "dropped":
       return {
@@ -559,7 +578,7 @@ function decidePartition(map: PartitionMap, a: OwnershipArrays, s: Scratch, pid:
   }
   for (let k = 0; k < r; k++) flags[base + table[row + k]!]! |= F_SUCCESSION;
 
-  let am = firstWith(flags, table, base, row, r, s.holders, hBase, hEnd, 0);
+  let am = firstFull(flags, table, base, row, r, s.holders, hBase, hEnd);
   if (am < 0) {
     am = table[row]!;
     a.genesis[pid] = 1;
@@ -568,8 +587,8 @@ function decidePartition(map: PartitionMap, a: OwnershipArrays, s: Scratch, pid:
   }
   a.actingMaster[pid] = am;
   a.fullCopies[pid] = fullCopies;
-  const carriedAm = firstWith(flags, table, base, row, r, s.holders, hBase, hEnd, F_CURRENT);
-  const primary = carriedAm < 0 || flags[base + carriedAm]! & F_UNMERGED ? NO_LINE : s.lineOf[carriedAm]!;
+  const source = lineSource(flags, table, base, row, r, s.holders, hBase, hEnd);
+  const primary = source < 0 || flags[base + source]! & F_UNMERGED ? NO_LINE : s.lineOf[source]!;
   let merging = false;
   for (let k = hBase; k < hEnd; k++) {
     const i = s.holders[k]!;
@@ -586,21 +605,42 @@ function decidePartition(map: PartitionMap, a: OwnershipArrays, s: Scratch, pid:
 }
 
 /**
- * The first succession node that is full and lacks `avoid`, else the highest-id such holder
- * (holders ascend by index, and map.nodes ascends by id); -1 if none.
+ * The first succession node that is full, else the highest-id full holder (holders ascend by
+ * index, and map.nodes ascends by id); -1 if none.
  */
-function firstWith(flags: Uint8Array, table: Readonly<Uint16Array>, base: number, row: number, r: number,
-  holders: Uint16Array, hBase: number, hEnd: number, avoid: number): number {
-  const mask = F_FULL | avoid;
+function firstFull(flags: Uint8Array, table: Readonly<Uint16Array>, base: number, row: number, r: number,
+  holders: Uint16Array, hBase: number, hEnd: number): number {
   for (let k = 0; k < r; k++) {
     const i = table[row + k]!;
-    if ((flags[base + i]! & mask) === F_FULL) return i;
+    if (flags[base + i]! & F_FULL) return i;
   }
   for (let k = hEnd - 1; k >= hBase; k--) {
     const i = holders[k]!;
-    if ((flags[base + i]! & mask) === F_FULL) return i;
+    if (flags[base + i]! & F_FULL) return i;
   }
   return -1;
+}
+
+/**
+ * The copy the primary line comes from: the first succession node, else the highest-id holder,
+ * whose copy is carried and full, or current and marked unmerged (a copy that was carried, full
+ * and unmerged in this cluster, then handed over: it ranks where it ranked then); -1 if none.
+ */
+function lineSource(flags: Uint8Array, table: Readonly<Uint16Array>, base: number, row: number, r: number,
+  holders: Uint16Array, hBase: number, hEnd: number): number {
+  for (let k = 0; k < r; k++) {
+    const i = table[row + k]!;
+    if (definesLine(flags[base + i]!)) return i;
+  }
+  for (let k = hEnd - 1; k >= hBase; k--) {
+    const i = holders[k]!;
+    if (definesLine(flags[base + i]!)) return i;
+  }
+  return -1;
+}
+
+function definesLine(f: number): boolean {
+  return (f & (F_FULL | F_CURRENT)) === F_FULL || (f & (F_CURRENT | F_UNMERGED)) === (F_CURRENT | F_UNMERGED);
 }
 
 /** Claims and write targets: acting master, readable succession, other succession, full others. */

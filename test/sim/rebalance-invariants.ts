@@ -208,7 +208,9 @@ export class RebalanceChecker {
       for (const n of this.world.nodes.values()) {
         if (n.id === node) continue;
         const h = n.proc?.self;
-        if (h !== undefined ? hasPartition(h.full, pid) || hasPartition(h.unmerged, pid) : hasPartition(n.lastFull ?? undefined, pid)) copies++;
+        // `unmerged` on a current copy is only a mark (a copy handed over): it is not a copy of its own.
+        const unmerged = h !== undefined && hasPartition(h.unmerged, pid) && !hasPartition(h.current, pid);
+        if (h !== undefined ? hasPartition(h.full, pid) || unmerged : hasPartition(n.lastFull ?? undefined, pid)) copies++;
       }
       if (copies === 0) this.fail("I3 last-copy", `${node} ${event.kind} p${pid}, its last full copy on any live or crashed node`);
     }

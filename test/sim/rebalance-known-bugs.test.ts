@@ -1,19 +1,23 @@
 /**
  * Goal: keep the bugs the rebalance simulator found, which the simulator cannot work around in
  * its model of the shell, as regression tests. Each is marked `it.fails` while the bug stands:
- * once it is fixed the test fails, and `.fails` must go.
+ * once it is fixed the test fails, and `.fails` must go (the test stays, as a regression test).
  *
- * 1. Core (server/core/partition-ownership.ts): the primary line moves to a copy that is still
- *    waiting to merge. After a heal, the acting master of p is the highest-id full holder B,
+ * 1. FIXED. Core (server/core/partition-ownership.ts): the primary line moved to a copy that was
+ *    still waiting to merge. After a heal, the acting master of p is the highest-id full holder B,
  *    whose copy is `unmerged` (B went through two cluster changes without computing ownership in
  *    between), so the primary line is NO_LINE and every other carried copy must merge, among them
  *    A's: a full copy from the other side of the split, with writes nobody else has. B fills the
  *    new succession node C, C becomes acting master, B merges its copy into C and marks it handed
- *    over (partial, current). Now "the first carried full copy" is A's, so A's line becomes the
- *    primary line: A looks in line, its merge leaves the plan, and once the succession is
- *    complete A's copy is dropSafe. The writes made on A's side of the split are dropped without
- *    ever reaching C. (The header's argument "the primary line cannot change while some copy
- *    still needs it to" assumes the copy that defines it never merges away; an unmerged one does.)
+ *    over (partial, current). Then "the first carried full copy" was A's, so A's line became the
+ *    primary line: A looked in line, its merge left the plan, and once the succession was
+ *    complete A's copy was dropSafe. The writes made on A's side of the split were dropped without
+ *    ever reaching C. Fix: a full unmerged copy keeps `unmerged` as a mark when it is handed over
+ *    (and refilled) until the next cluster change, and the source of the primary line is chosen
+ *    among carried full copies and marked ones alike: B's mark keeps its rank, the line stays
+ *    NO_LINE, and A merges before anything is dropped. Within today's holdings fields: the shell
+ *    applies events through nextHoldings, so it needs no change. Seed 509 (with today's merge
+ *    completion), filed under this bug, passes too.
  *
  * 2. Core contract with the shell: a write that did not reach a write target leaves two copies
  *    that the core believes identical ("copies in line at the end of cluster K share the line K")
@@ -36,8 +40,8 @@ import { runSeed } from "./rebalance-vopr.js";
 /** Partition 0 of the map of A, B, C, D (rf 2) has succession [C, D]: neither A nor B. */
 const P = 0;
 
-describe("core bug: a copy waiting to merge becomes in line when an unmerged acting master merges away", () => {
-  it.fails("keeps the other side's copy merging until it has merged, and never drops it before", () => {
+describe("fixed core bug 1: a copy waiting to merge became in line when an unmerged acting master merged away", () => {
+  it("keeps the other side's copy merging until it has merged, and never drops it before", () => {
     const map = computePartitionMap(["A", "B", "C", "D"], 2);
     expect(map.succession(P)).toEqual(["C", "D"]);
     const h = new Map<string, Holdings>([
@@ -63,15 +67,19 @@ describe("core bug: a copy waiting to merge becomes in line when an unmerged act
 
     h.set("B", nextHoldings(h.get("B")!, { kind: "merge-completed", pids: [P] })); // B merged into C before A did
     own = computeOwnership(map, h);
-    expect(own.needsMerge(P, "A")).toBe(true); // today: false, and A's merge leaves the plan
+    expect(own.needsMerge(P, "A")).toBe(true); // was false (no mark on B), and A's merge left the plan
     expect(mergeA(own)).toHaveLength(1);
 
     fill("D");
     own = computeOwnership(map, h);
-    expect(own.dropSafe(P, "A")).toBe(false); // today: true, A's records never reached C
+    expect(own.dropSafe(P, "A")).toBe(false); // was true: A's records never reached C
+
+    h.set("A", nextHoldings(h.get("A")!, { kind: "merge-completed", pids: [P] })); // now they have
+    own = computeOwnership(map, h);
+    expect([own.merging(P), own.dropSafe(P, "A"), own.dropSafe(P, "B")]).toEqual([false, true, true]);
   });
 
-  it.fails("simulator seed 509 (with today's merge completion): no acknowledged write is lost (today: 'I3 last-copy', k0064)", () => {
+  it("simulator seed 509 (with today's merge completion): no acknowledged write is lost (was: 'I3 last-copy', k0064)", () => {
     runSeed(509, { shell: { ...SHELL_AS_DESIGNED, mergeDone: "as-is" } });
   }, 60_000);
 });

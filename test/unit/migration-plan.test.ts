@@ -123,14 +123,20 @@ describe("planMigrations: properties", () => {
           if (move === undefined) continue;
           check(move.to === own.actingMaster(pid) && move.to !== self, `merge of ${pid} goes to the acting master`);
           // Never between two copies of one history: a full, carried, keyed copy merges only if
-          // its key differs from that of the carried copy the acting master's line comes from.
+          // its key differs from that of the copy the acting master's line comes from (a carried
+          // full one, or a handed-over one marked unmerged, which is a line of its own).
           const full = hasPartition(h.full, pid);
           const carried = !hasPartition(h.current, pid);
           check(carried, `a copy made in this cluster (${pid} on ${self}) never merges`);
           if (full && !hasPartition(h.unmerged, pid) && h.lastClusterKey !== null) {
             const succession = map.succession(pid);
-            const carriedFull = (id: string): boolean => hasPartition(holdings.get(id)!.full, pid) && !hasPartition(holdings.get(id)!.current, pid);
-            const source = succession.find(carriedFull) ?? [...map.nodes].reverse().find(carriedFull)!;
+            const lineSource = (id: string): boolean => {
+              const x = holdings.get(id)!;
+              return hasPartition(x.current, pid)
+                ? hasPartition(x.unmerged, pid) && (hasPartition(x.full, pid) || hasPartition(x.partial, pid))
+                : hasPartition(x.full, pid);
+            };
+            const source = succession.find(lineSource) ?? [...map.nodes].reverse().find(lineSource)!;
             const sourceHoldings = holdings.get(source)!;
             check(hasPartition(sourceHoldings.unmerged, pid) || sourceHoldings.lastClusterKey !== h.lastClusterKey,
               `merge of ${pid} from ${self} only between different cluster keys`);

@@ -19,7 +19,7 @@ import { PARTITION_COUNT } from "../../client/protocol/constants.js";
 import { computePartitionMap, type PartitionMap } from "../../server/core/partition-map.js";
 import {
   bootHoldings, computeOwnership, countPartitions, emptyPartitionBitmap, hasPartition, nextHoldings,
-  PARTITION_BITMAP_BYTES, partitionBitmapOf, type Holdings, type Ownership,
+  PARTITION_BITMAP_BYTES, partitionBitmapOf, type Holdings, type HoldingsEvent, type Ownership,
 } from "../../server/core/partition-ownership.js";
 
 // ---------------------------------------------------------------------------------------------
@@ -77,16 +77,27 @@ interface Cluster {
   readonly own: Ownership;
 }
 
-/** A random cluster: members, rf, and everybody's holdings. */
-const clusterArb: fc.Arbitrary<Cluster> = idsArb(2, 7).chain((ids) => fc.record({
+interface ClusterSpec {
+  readonly ids: readonly string[];
+  readonly rf: number;
+  readonly specs: readonly NodeSpec[];
+}
+
+/** The shape of a random cluster: members, rf, and how to draw everybody's holdings (small to print). */
+const clusterSpecArb: fc.Arbitrary<ClusterSpec> = idsArb(2, 7).chain((ids) => fc.record({
   ids: fc.constant(ids),
   rf: fc.integer({ min: 1, max: 3 }),
   specs: fc.array(nodeSpecArb, { minLength: ids.length, maxLength: ids.length }),
-})).map(({ ids, rf, specs }) => {
-  const map = computePartitionMap(ids, rf);
+}));
+
+function clusterFrom({ ids, rf, specs }: ClusterSpec): Cluster {
+  const map = computePartitionMap([...ids], rf);
   const holdings = new Map(ids.map((id, i) => [id, holdingsFrom(id, specs[i]!)]));
   return { map, holdings, own: computeOwnership(map, holdings) };
-});
+}
+
+/** A random cluster: members, rf, and everybody's holdings. */
+const clusterArb: fc.Arbitrary<Cluster> = clusterSpecArb.map(clusterFrom);
 
 /** The holdings of a cluster whose members all hold exactly their succession partitions, in line. */
 function settledHoldings(map: PartitionMap, key: string): Map<string, Holdings> {
@@ -130,9 +141,9 @@ function naiveDecide(map: PartitionMap, holdings: ReadonlyMap<string, Holdings>,
     const h = holdings.get(id)!;
     return copy(id).unmerged || h.lastClusterKey === null ? `own:${id}` : `key:${h.lastClusterKey}`;
   };
-  const carriedFull = (id: string): boolean => copy(id).full && !copy(id).current;
-  const carriedMaster = pick(carriedFull);
-  const primary = carriedMaster === undefined ? "none" : lineOf(carriedMaster);
+  // The source of the primary line: a carried full copy, or a handed-over one marked unmerged.
+  const source = pick((id) => (copy(id).full && !copy(id).current) || (copy(id).current && copy(id).unmerged));
+  const primary = source === undefined ? "none" : lineOf(source);
   const needsMerge = new Set<string>();
   const inLine = new Set<string>();
   for (const id of map.nodes) {
@@ -274,6 +285,61 @@ describe("computeOwnership: properties", () => {
   });
 });
 
+describe("computeOwnership: the primary line holds for the whole cluster", () => {
+  type Step = { readonly node: string; readonly event: HoldingsEvent };
+
+  /**
+   * What the shell may do next for `pids` under `own`: the planned moves (migration-plan.ts:
+   * merges of copies that need one, fills of succession nodes neither full nor waiting to merge),
+   * done or half done; genesis claims; drops.
+   */
+  function nextSteps(map: PartitionMap, own: Ownership, pids: readonly number[]): Step[] {
+    const steps: Step[] = [];
+    for (const pid of pids) {
+      const master = own.actingMaster(pid);
+      if (own.genesis(pid)) steps.push({ node: master, event: { kind: "genesis-claimed", pids: [pid] } });
+      for (const id of map.nodes) {
+        if (own.needsMerge(pid, id)) steps.push({ node: id, event: { kind: "merge-completed", pids: [pid] } });
+        if (own.dropSafe(pid, id)) steps.push({ node: id, event: { kind: "dropped", pids: [pid] } });
+      }
+      for (const id of map.succession(pid)) {
+        if (id === master || own.isFull(pid, id) || own.needsMerge(pid, id)) continue;
+        steps.push({ node: id, event: { kind: "fill-started", pids: [pid] } }, { node: id, event: { kind: "fill-completed", pids: [pid] } });
+      }
+    }
+    return steps;
+  }
+
+  // The bug this pins (rebalance-known-bugs.test.ts, core bug 1): the acting master's line came
+  // from an unmerged copy; once that copy merged away, a copy still waiting to merge looked in line.
+  it("a carried copy that needs a merge keeps needing it until it merges, in any order of fills, merges and drops", () => {
+    fc.assert(fc.property(clusterSpecArb, fc.integer(), (spec, seed) => {
+      const { map, holdings: start } = clusterFrom(spec);
+      const rand = prng(seed);
+      const pids = [...new Set(Array.from({ length: 48 }, () => Math.floor(rand() * PARTITION_COUNT)))];
+      const holdings = new Map(start);
+      let own = computeOwnership(map, holdings);
+      for (let round = 0; round < 40; round++) {
+        const steps = nextSteps(map, own, pids);
+        if (steps.length === 0) break;
+        for (let k = 0; k < 3; k++) {
+          const { node, event } = steps[Math.floor(rand() * steps.length)]!;
+          holdings.set(node, nextHoldings(holdings.get(node)!, event));
+        }
+        const next = computeOwnership(map, holdings);
+        for (const pid of pids) {
+          for (const id of map.nodes) {
+            const h = holdings.get(id)!;
+            const carried = (hasPartition(h.full, pid) || hasPartition(h.partial, pid)) && !hasPartition(h.current, pid);
+            if (own.needsMerge(pid, id) && carried) check(next.needsMerge(pid, id), `${id}'s copy of ${pid} still needs its merge`);
+          }
+        }
+        own = next;
+      }
+    }), { numRuns: 20 });
+  });
+});
+
 // ---------------------------------------------------------------------------------------------
 // Focused cases
 // ---------------------------------------------------------------------------------------------
@@ -410,6 +476,57 @@ describe("computeOwnership: cases", () => {
     expect([withVoucher.needsMerge(pid, x), withVoucher.needsMerge(pid, y)]).toEqual([true, true]);
   });
 
+  it("regression: an unmerged source that merges away leaves a mark, so the other side's copy still merges", () => {
+    // Partition 0 of A, B, C, D (rf 2) has succession [C, D]. B (unmerged, highest id) acts first
+    // and is the source: no carried copy is in line. Variant of rebalance-known-bugs.test.ts: here
+    // B is in the succession, so after handing its copy over it is refilled; the mark survives.
+    const map = computePartitionMap(["A", "B", "C", "D"], 2);
+    const pid = [...Array(PARTITION_COUNT).keys()].find((p) => map.succession(p).join() === "C,B")!;
+    expect(pid).toBeDefined();
+    const h = new Map<string, Holdings>([
+      ["A", { node: "A", lastClusterKey: "K4", full: partitionBitmapOf([pid]) }],
+      ["B", { node: "B", lastClusterKey: "K7", full: partitionBitmapOf([pid]), unmerged: partitionBitmapOf([pid]) }],
+      ["C", { node: "C", lastClusterKey: null, full: emptyPartitionBitmap() }],
+      ["D", { node: "D", lastClusterKey: null, full: emptyPartitionBitmap() }],
+    ]);
+    const apply = (id: string, ...kinds: ("fill-started" | "fill-completed" | "merge-completed" | "dropped")[]) => {
+      for (const kind of kinds) h.set(id, nextHoldings(h.get(id)!, { kind, pids: [pid] }));
+      return computeOwnership(map, h);
+    };
+    let own = computeOwnership(map, h);
+    expect([own.actingMaster(pid), own.needsMerge(pid, "A"), own.inLine(pid, "B")]).toEqual(["B", true, true]);
+    own = apply("C", "fill-started", "fill-completed");
+    expect([own.actingMaster(pid), own.needsMerge(pid, "A"), own.needsMerge(pid, "B")]).toEqual(["C", true, true]);
+    own = apply("B", "merge-completed"); // B hands over first: partial, current, marked
+    expect([hasPartition(h.get("B")!.current, pid), hasPartition(h.get("B")!.unmerged, pid)]).toEqual([true, true]);
+    expect([own.needsMerge(pid, "A"), own.inLine(pid, "A"), own.inLine(pid, "B")]).toEqual([true, false, true]);
+    own = apply("B", "fill-started", "fill-completed"); // refilled: full, current, still marked
+    expect([own.complete(pid), own.readable(pid, "B"), own.needsMerge(pid, "A"), own.dropSafe(pid, "A")]).toEqual([true, true, true, false]);
+    own = apply("A", "merge-completed");
+    expect([own.merging(pid), own.dropSafe(pid, "A")]).toEqual([false, true]);
+    // The next cluster forgets the mark: B's copy is in line, A's (handed over) too.
+    const next = nextHoldings(h.get("B")!, { kind: "cluster-entered", previousClusterKey: "K8", lastOwnership: own });
+    expect([hasPartition(next.full, pid), hasPartition(next.unmerged, pid), next.lastClusterKey]).toEqual([true, false, "K8"]);
+  });
+
+  it("a restarted node's disk copy (partial, unmerged) merges without a mark: in-line replicas stay readable", () => {
+    const map = computePartitionMap(ids, 3);
+    const pid = 5;
+    const [first, second, third] = map.succession(pid) as [string, string, string];
+    const full = partitionBitmapOf([pid]);
+    const holdings = new Map<string, Holdings>([
+      [first, bootHoldings(first, full)],
+      [second, { node: second, lastClusterKey: "K1", full }],
+      [third, { node: third, lastClusterKey: "K1", full }],
+    ]);
+    let own = computeOwnership(map, holdings);
+    expect([own.actingMaster(pid), own.needsMerge(pid, first), own.claimants(pid)]).toEqual([second, true, [second, third]]);
+    holdings.set(first, nextHoldings(holdings.get(first)!, { kind: "merge-completed", pids: [pid] }));
+    expect(hasPartition(holdings.get(first)!.unmerged, pid)).toBe(false);
+    own = computeOwnership(map, holdings);
+    expect([own.merging(pid), own.claimants(pid)]).toEqual([false, [second, third]]);
+  });
+
   it("checks its arguments: every member announced, bitmaps of 512 bytes, partition ids in range", () => {
     const map = computePartitionMap(ids, 2);
     const holdings = new Map(ids.map((id) => [id, bootHoldings(id)]));
@@ -452,6 +569,13 @@ describe("nextHoldings: the holdings lifecycle", () => {
     const merged = nextHoldings(h0, { kind: "merge-completed", pids: [5] });
     expect([hasPartition(merged.full, 5), hasPartition(merged.partial, 5), hasPartition(merged.current, 5), hasPartition(merged.unmerged, 5)])
       .toEqual([false, true, true, false]);
+    // A full unmerged copy handed over keeps `unmerged` as a mark, through a refill too.
+    const fullUnmerged: Holdings = { node: "A1", lastClusterKey: "K1", full: partitionBitmapOf([5]), unmerged: partitionBitmapOf([5]) };
+    const marked = nextHoldings(fullUnmerged, { kind: "merge-completed", pids: [5] });
+    expect([hasPartition(marked.full, 5), hasPartition(marked.current, 5), hasPartition(marked.unmerged, 5)]).toEqual([false, true, true]);
+    const refilled = nextHoldings(nextHoldings(marked, { kind: "fill-started", pids: [5] }), { kind: "fill-completed", pids: [5] });
+    expect([hasPartition(refilled.full, 5), hasPartition(refilled.current, 5), hasPartition(refilled.unmerged, 5)]).toEqual([true, true, true]);
+    expect(hasPartition(nextHoldings(refilled, { kind: "dropped", pids: [5] }).unmerged, 5)).toBe(false);
     const dropped = nextHoldings(filled, { kind: "dropped", pids: [3] });
     expect(hasPartition(dropped.full, 3)).toBe(false);
     expect(hasPartition(dropped.current, 3)).toBe(false);
