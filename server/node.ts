@@ -101,6 +101,7 @@ export class ShoalNode {
       namespaces: this.namespaces, locks: new KeyLocks(), stats: this.stats, now: this.now,
       log: this.log.child({ module: "transaction" }), cluster, peers: this.fabric,
       onReplicaData: (ns, pid) => this.rebalancer?.noteReplicaData(ns, pid) ?? true,
+      onReplicaFailed: (ns, pid, target) => this.rebalancer?.noteReplicaFailed(ns, pid, target),
     };
     this.fabric.handle(FabricRequest.PROXY, (payload) => handleProxy(payload, tx));
     this.fabric.handle(FabricRequest.REPLICA_WRITE, (payload) => applyReplicaWrite(payload, tx));

@@ -30,6 +30,7 @@ import type { InstalledClusterInfo } from "./cluster-driver.js";
 import type { ClusterState } from "./cluster-state.js";
 import type { Fabric } from "./fabric.js";
 import { CHUNK_BYTES_MAX, CHUNK_RECORDS_MAX, chunkEntryBytes, encodeChunk, parseChunk } from "./migration-chunk.js";
+import { Resyncer } from "./resync.js";
 import { Roster } from "./roster.js";
 
 export const RebalanceRequest = {
@@ -129,6 +130,11 @@ interface NsState {
 
 type PlannedMove = Move & { readonly key: string };
 
+/** A resync (resync.ts): a delta stream to a copy that missed a write; it changes no holdings. */
+const SYNC = "sync";
+/** What a stream carries: a planned move, or a resync. */
+type StreamMove = Omit<Move, "kind"> & { readonly kind: MoveKind | typeof SYNC };
+
 interface ChunkPayload {
   ck: string;
   ns: string;
@@ -144,6 +150,10 @@ interface ChunkPayload {
 
 export class Rebalancer {
   readonly stats = new MigrationStats();
+  private readonly resync = new Resyncer({
+    clusterKey: () => (this.entering === null ? this.clusterKey : null),
+    sync: (ns, pid, to, ck) => this.stream(ns, { pid, from: this.selfId, to, kind: SYNC }, ck),
+  });
   private readonly ns = new Map<string, NsState>();
   private clusterKey: string | null = null;
   /** Holdings that arrived for a cluster this node has not installed yet. */
@@ -230,8 +240,12 @@ export class Rebalancer {
     this.completed.clear();
     this.touched.clear();
     this.nonEmpty.clear();
+    const diverged = this.resync.takeDiverged();
     for (const [name, st] of this.ns) {
       st.self = nextHoldings(st.self, { kind: "cluster-entered", previousClusterKey: previousKey, lastOwnership: st.own });
+      // Copies that may hold writes another copy in line missed: merged in this cluster.
+      const pids = diverged.get(name);
+      if (pids) st.self = nextHoldings(st.self, { kind: "diverged", pids });
       st.own = null;
       st.plan = [];
       st.announced = new Map([[this.selfId, st.self]]);
@@ -289,6 +303,15 @@ export class Rebalancer {
     this.closed = true;
     clearInterval(this.rateTimer);
     clearTimeout(this.quietTimer);
+    this.resync.close();
+  }
+
+  /**
+   * A replica write of `pid` to `target` failed after the write was stored here: that copy is
+   * synced from this one (resync.ts), or, if the cluster changes first, this copy merges.
+   */
+  noteReplicaFailed(nsName: string, pid: number, target: string): void {
+    if (this.ns.has(nsName)) this.resync.noteFailed(nsName, pid, target);
   }
 
   /** Counters for `statistics` and metrics, Aerospike-style names. */
@@ -308,6 +331,9 @@ export class Rebalancer {
       migrate_delta_bytes: m.deltaBytes,
       migrate_chunk_retries: m.chunkRetries,
       migrate_moves_deferred: m.movesDeferred,
+      migrate_resyncs_done: this.resync.done,
+      migrate_resyncs_failed: this.resync.failed,
+      migrate_resyncs_pending: this.resync.pending,
       absent_members: this.absentMembers().length,
       migrate_records_sent_per_sec: m.recordsOutPerSec,
       migrate_bytes_sent_per_sec: m.bytesOutPerSec,
@@ -626,7 +652,7 @@ export class Rebalancer {
    * error is sent again (applying a chunk twice is harmless: records merge by version); a move
    * that still fails is planned again and resumes, since the buckets delivered already match.
    */
-  private async stream(nsName: string, move: Move, ck: string): Promise<void> {
+  private async stream(nsName: string, move: StreamMove, ck: string): Promise<void> {
     const ns = this.namespaces.get(nsName)!;
     const delta = await this.deltaOf(ns, move, ck);
     let entries: EncodedEntry[] = [];
@@ -674,7 +700,7 @@ export class Rebalancer {
    * the number of records when its copy equals this one (send none), else a filter passing only
    * records it lacks or holds at an older version.
    */
-  private async deltaOf(ns: Namespace, move: Move, ck: string): Promise<((digest: Buffer, v: Version) => boolean) | number | undefined> {
+  private async deltaOf(ns: Namespace, move: StreamMove, ck: string): Promise<((digest: Buffer, v: Version) => boolean) | number | undefined> {
     // A target that announced no copy of the partition (a joining node) is sent everything
     // without asking: a round trip less per move. Should it hold a few records after all (replica
     // writes since its announcement), the records merge by version as always.
@@ -754,15 +780,18 @@ export class Rebalancer {
     const records = parseChunk(p.b, p.n, pid);
     const st = this.ns.get(ns.name)!;
     const merge = p.kind === MoveKind.MERGE;
+    const sync = p.kind === SYNC;
     if (this.dropping.has(`${ns.name}/${pid}`)) throw new KvError(ResultCode.DEVICE_OVERLOAD, "partition copy being dropped here; try later");
     const intakeKey = `${from}/${ns.name}/${p.kind}:${pid}`;
     if (p.first) this.admit(intakeKey);
     this.intake.set(intakeKey, Date.now());
     if (p.last) this.intake.delete(intakeKey);
-    if (!merge && p.first) {
+    if (!merge && !sync && p.first) {
       st.self = nextHoldings(st.self, { kind: "fill-started", pids: [pid] });
       st.announced.set(this.selfId, st.self);
     }
+    // A resync of a copy this node no longer keeps is moot (as a replica write would be).
+    if (sync && st.own && !st.own.writeTargets(pid).includes(this.selfId)) return true;
     if (records.length > 0) {
       // The chunk is applied in one LMDB write transaction, holding its keys' locks (a client or
       // replica write to one of them orders wholly before or after it); acked when durable.
@@ -775,7 +804,7 @@ export class Rebalancer {
         await Promise.all(records.map((r, i) => (stored[i] ? this.replicate(ns, pid, r.digest, r.record, from) : undefined)));
       }
     }
-    if (p.last && !merge && p.ck === this.clusterKey) this.change(ns.name, { kind: "fill-completed", pids: [pid] });
+    if (p.last && !merge && !sync && p.ck === this.clusterKey) this.change(ns.name, { kind: "fill-completed", pids: [pid] });
     return true;
   }
 
@@ -800,7 +829,7 @@ export class Rebalancer {
   private async replicate(ns: Namespace, pid: number, digest: Buffer, record: StoredRecord, except: string): Promise<void> {
     const targets = this.cluster.route(ns, pid).targets.filter((t) => t !== this.selfId && t !== except);
     const payload: ReplicaWrite = { ns: ns.name, d: digest, r: record };
-    await Promise.all(targets.map((t) => this.fabric.request(t, FabricRequest.REPLICA_WRITE, payload).catch(() => undefined)));
+    await Promise.all(targets.map((t) => this.fabric.request(t, FabricRequest.REPLICA_WRITE, payload).catch(() => this.noteReplicaFailed(ns.name, pid, t))));
   }
 }
 

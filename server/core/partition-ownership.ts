@@ -13,7 +13,8 @@
  *       current   the copy was made in THIS cluster from the acting master's line: filled,
  *                 claimed by genesis, or handed over by a merge
  *       unmerged  the copy may hold writes that no other copy is known to have (a booted node's disk,
- *                 a copy that still had to merge when the cluster changed): merge it, whatever the keys.
+ *                 a copy that still had to merge when the cluster changed, a master's copy whose
+ *                 replica write failed and was not repaired before it changed): merge it, whatever the keys.
  *                 On a current copy it is a mark instead: the copy was full and unmerged in this
  *                 cluster and has been handed over (see "Lines")
  *       lastClusterKey   the cluster in which the node's other carried copies were last in line
@@ -190,7 +191,12 @@ export type HoldingsEvent =
   /** Genesis: this node is the map master of partitions nobody holds; full by fiat. */
   | { readonly kind: "genesis-claimed"; readonly pids: readonly number[] }
   /** The copy was deleted (after dropSafe). */
-  | { readonly kind: "dropped"; readonly pids: readonly number[] };
+  | { readonly kind: "dropped"; readonly pids: readonly number[] }
+  /**
+   * The copy may hold writes another copy in line missed (a replica write from here failed and
+   * the cluster changed before a resync repaired it): unmerged, so it merges in this cluster.
+   */
+  | { readonly kind: "diverged"; readonly pids: readonly number[] };
 
 /**
  * Holdings of a node that just started: nothing in full. What it finds on disk (`onDisk`) is
@@ -228,6 +234,10 @@ export function nextHoldings(h: Holdings, event: HoldingsEvent): Holdings {
         current: withBits(h.current, event.pids, true),
         unmerged: withBits(h.unmerged, event.pids.filter((pid) => !hasPartition(h.full, pid) && !hasPartition(h.current, pid)), false),
       };
+    case "diverged": {
+      const held = event.pids.filter((pid) => hasPartition(h.full, pid) || hasPartition(h.partial, pid));
+      return { ...h, unmerged: withBits(h.unmerged, held, true) };
+    }
     case "dropped":
       return {
         node: h.node, lastClusterKey: h.lastClusterKey, full: withBits(h.full, event.pids, false),

@@ -40,6 +40,8 @@ export interface TransactionContext {
   readonly peers?: PeerTransport;
   /** Asked before a replica write is stored: false = acknowledge without storing (see Rebalancer.noteReplicaData). */
   readonly onReplicaData?: (ns: string, pid: number) => boolean;
+  /** A replica write to `target` failed after the write was stored here (see Rebalancer.noteReplicaFailed). */
+  readonly onReplicaFailed?: (ns: string, pid: number, target: string) => void;
 }
 
 /** What transactions need of the fabric. */
@@ -255,10 +257,15 @@ async function write(loc: Located, ctx: TransactionContext): Promise<Buffer> {
   if (local) {
     const replicas = replicate(loc, record!, ctx);
     await local;
+    // A copy that missed the write is repaired from this one (a resync), under any commit level.
+    const replicated = replicas.then((failed) => {
+      for (const t of failed) ctx.onReplicaFailed?.(ns.name, loc.pid, t);
+      return failed.length === 0;
+    });
     // Commit level "all" (the default): acknowledge once every replica applied the write. If
     // one could not, the write is not acknowledged: it stands here (in doubt for the client),
     // and a retry after the cluster change that follows reaches the new write targets.
-    if (!(cmd.info3 & Info3.COMMIT_MASTER) && !(await replicas)) {
+    if (!(cmd.info3 & Info3.COMMIT_MASTER) && !(await replicated)) {
       ctx.stats.recordError(ResultCode.TIMEOUT);
       return headerReply(ResultCode.TIMEOUT);
     }
@@ -295,21 +302,21 @@ export function tombstoneOf(deleted: StoredRecord, nowMs: number): StoredRecord 
 }
 
 /**
- * Sends the record to every other node that must hold it; resolves when all answered: true when
- * every one applied it, false when one failed (down, unreachable, timed out).
+ * Sends the record to every other node that must hold it; resolves when all answered, with the
+ * targets that did not apply it (down, unreachable, timed out).
  */
-async function replicate(loc: Located, record: StoredRecord, ctx: TransactionContext): Promise<boolean> {
-  if (!ctx.cluster || !ctx.peers) return true;
+async function replicate(loc: Located, record: StoredRecord, ctx: TransactionContext): Promise<string[]> {
+  if (!ctx.cluster || !ctx.peers) return [];
   const self = ctx.cluster.selfId;
   const targets = ctx.cluster.route(loc.ns, loc.pid).targets.filter((t) => t !== self);
-  if (targets.length === 0) return true;
+  if (targets.length === 0) return [];
   const payload: ReplicaWrite = { ns: loc.ns.name, d: loc.digest, r: record };
-  const applied = await Promise.all(targets.map((t) => ctx.peers!.request(t, FabricRequest.REPLICA_WRITE, payload).then(() => true, (err) => {
+  const failed = await Promise.all(targets.map((t) => ctx.peers!.request(t, FabricRequest.REPLICA_WRITE, payload).then(() => null, (err) => {
     ctx.stats.replicaWriteFailures++;
     ctx.log.warn({ peer: t, err: (err as Error).message }, "replica write failed");
-    return false;
+    return t;
   })));
-  return applied.every(Boolean);
+  return failed.filter((t): t is string => t !== null);
 }
 
 /** Forwards a request to the node that serves it and relays the answer. */

@@ -610,6 +610,33 @@ describe("nextHoldings: the holdings lifecycle", () => {
   });
 });
 
+describe("diverged: a master's copy whose replica write failed before the cluster changed", () => {
+  it("marks only held copies unmerged; the copy it missed is reconciled by a merge and a refill", () => {
+    const h = bootHoldings("A1", partitionBitmapOf([]));
+    expect(countPartitions(nextHoldings(h, { kind: "diverged", pids: [4] }).unmerged)).toBe(0); // holds nothing of 4
+
+    // A1 and B2 hold p in line K1; A1's write to p did not reach B2. After the change, A1 says so.
+    const map = computePartitionMap(["A1", "B2"], 2);
+    for (const pid of [0, 1, 2, 3]) {
+      const inLine = (id: string): Holdings => ({ node: id, lastClusterKey: "K1", full: partitionBitmapOf([pid]) });
+      const holdings = new Map<string, Holdings>([["A1", nextHoldings(inLine("A1"), { kind: "diverged", pids: [pid] })], ["B2", inLine("B2")]]);
+      expect(hasPartition(holdings.get("A1")!.unmerged, pid)).toBe(true);
+      const own = computeOwnership(map, holdings);
+      const master = own.actingMaster(pid)!;
+      const other = master === "A1" ? "B2" : "A1";
+      // Whichever acts, the other copy must merge into it: the write reaches the acting master.
+      expect(own.needsMerge(pid, other)).toBe(true);
+      expect(own.dropSafe(pid, other)).toBe(false);
+      // Once merged, the other copy is handed over and must be refilled before it serves again.
+      holdings.set(other, nextHoldings(holdings.get(other)!, { kind: "merge-completed", pids: [pid] }));
+      const after = computeOwnership(map, holdings);
+      expect(after.needsMerge(pid, other)).toBe(false);
+      expect(after.readable(pid, other)).toBe(false);
+      expect(after.writeTargets(pid)).toContain(other);
+    }
+  });
+});
+
 describe("cost", () => {
   it("computes ownership for N = 32, rf 3 in a few ms", () => {
     const ids = Array.from({ length: 32 }, (_, i) => (0x1000 + i * 7919).toString(16).toUpperCase());

@@ -1,0 +1,128 @@
+/**
+ * Resync: repairs a copy that missed a write.
+ *
+ * A master stores a write, then sends it to every other write target. When one of those replica
+ * writes fails (the target is slow, unreachable, or went away), the write stands here (answered
+ * in doubt to the client, or acknowledged under commit level "master") but the target's copy
+ * lacks it, although both copies are "in line" as far as ownership knows: nothing would ever
+ * reconcile them, and a later read served by the target would return the older record.
+ *
+ *   replica write to T fails ──► noteFailed(ns, pid, T) ──► (RESYNC_DELAY_MS) ──► sync move
+ *        p from here to T: the migration stream with its delta, so only records T lacks or holds
+ *        older go, and T keeps whatever is newer (records merge by version)
+ *
+ *   cluster changes first ──► takeDiverged(): the partitions still owed a resync; the rebalancer
+ *        marks its copies of them `unmerged` for the new cluster (partition-ownership.ts), so they
+ *        merge into the acting master, whoever it is, and the other copies are refilled from it.
+ *
+ * Invariants:
+ * - An entry leaves only when a sync to that target, started after the entry's last failure,
+ *   completed in the same cluster (a failure during a sync keeps the entry: its write may have
+ *   been read after the sync passed it), or when the cluster changes (handed over to the merge).
+ * - Bounded: one entry per (namespace, partition, target); RESYNC_CONCURRENCY syncs at a time,
+ *   each retried every RESYNC_RETRY_MS while the cluster stays the same.
+ */
+
+/** Wait after a failure before the first sync: the write is durable here by then, and failures that come in bursts share one sync. */
+const RESYNC_DELAY_MS = 200;
+/** Wait before trying a failed sync again. */
+const RESYNC_RETRY_MS = 1000;
+/** Syncs in flight at most. */
+const RESYNC_CONCURRENCY = 4;
+
+export interface ResyncDeps {
+  /** The current cluster key, or null while there is none. */
+  clusterKey(): string | null;
+  /** Streams `pid` of `ns` from here to `to` (delta), bound to cluster `ck`; resolves when `to` has it. */
+  sync(ns: string, pid: number, to: string, ck: string): Promise<void>;
+}
+
+interface Entry {
+  readonly ns: string;
+  readonly pid: number;
+  /** Target → count of failures noted so far (a sync clears a target only if none came since it started). */
+  readonly targets: Map<string, number>;
+}
+
+export class Resyncer {
+  done = 0;
+  failed = 0;
+  private readonly entries = new Map<string, Entry>();
+  private readonly running = new Set<string>();
+  private timer: NodeJS.Timeout | undefined = undefined;
+  private closed = false;
+
+  constructor(private readonly deps: ResyncDeps) {}
+
+  /** Copies owed a resync. */
+  get pending(): number {
+    let n = 0;
+    for (const e of this.entries.values()) n += e.targets.size;
+    return n;
+  }
+
+  /** A replica write of `pid` to `target` failed after the write was stored here. */
+  noteFailed(ns: string, pid: number, target: string): void {
+    if (this.closed) return;
+    const key = `${ns}/${pid}`;
+    let e = this.entries.get(key);
+    if (!e) this.entries.set(key, (e = { ns, pid, targets: new Map() }));
+    e.targets.set(target, (e.targets.get(target) ?? 0) + 1);
+    this.wake(RESYNC_DELAY_MS);
+  }
+
+  /** The cluster changed: the partitions still owed a resync, by namespace; forgets them. */
+  takeDiverged(): Map<string, number[]> {
+    const out = new Map<string, number[]>();
+    for (const e of this.entries.values()) {
+      const pids = out.get(e.ns);
+      if (pids) pids.push(e.pid);
+      else out.set(e.ns, [e.pid]);
+    }
+    this.entries.clear();
+    return out;
+  }
+
+  close(): void {
+    this.closed = true;
+    clearTimeout(this.timer);
+  }
+
+  private wake(delayMs: number): void {
+    if (this.timer || this.closed) return;
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      this.run();
+    }, delayMs);
+    this.timer.unref();
+  }
+
+  private run(): void {
+    const ck = this.deps.clusterKey();
+    if (ck === null) return this.wake(RESYNC_RETRY_MS);
+    for (const [key, e] of this.entries) {
+      for (const [to, failures] of e.targets) {
+        const id = `${key}>${to}`;
+        if (this.running.has(id)) continue;
+        if (this.running.size >= RESYNC_CONCURRENCY) return; // the next one starts when one ends
+        this.running.add(id);
+        this.deps.sync(e.ns, e.pid, to, ck).then(
+          () => {
+            this.done++;
+            // Cleared only if no failure came since this sync started, in the same cluster.
+            if (this.deps.clusterKey() === ck && this.entries.get(key) === e && e.targets.get(to) === failures) {
+              e.targets.delete(to);
+              if (e.targets.size === 0) this.entries.delete(key);
+            }
+          },
+          () => {
+            this.failed++;
+          },
+        ).finally(() => {
+          this.running.delete(id);
+          if (this.entries.size > 0) this.wake(this.entries.has(key) && this.entries.get(key)!.targets.has(to) ? RESYNC_RETRY_MS : 0);
+        });
+      }
+    }
+  }
+}
