@@ -48,7 +48,7 @@ describe("resync of a copy that missed a write", () => {
     process.kill(b.child.pid!, "SIGSTOP");
     let outcomes: string[];
     try {
-      outcomes = await Promise.all(mastered.map((i) => client.put(new Key("test", SET, i), { v: i + 1000 }, { maxRetries: 0 })
+      outcomes = await Promise.all(mastered.map((i) => client.put(new Key("test", SET, i), { v: i + 1000 }, undefined, { maxRetries: 0 })
         .then(() => "ok", (err: Error) => err.message)));
       // B stays paused until A's replica writes to it have timed out (the fabric's 5 s), so they
       // count as failed, not merely late.
@@ -62,7 +62,7 @@ describe("resync of a copy that missed a write", () => {
     const s = await waitFor(async () => {
       const st = await statistics(a.servicePort);
       return st.migrate_resyncs_done! >= 1 && st.migrate_resyncs_pending === 0 ? st : undefined;
-    }, 20_000, "A's resyncs to finish");
+    }, 20_000, "A's resyncs to finish") as Record<string, number>;
     expect(s.replica_write_failures).toBe(mastered.length);
     expect(await clusterKey(a)).toBe(keyBefore);
     expect(await clusterKey(b)).toBe(keyBefore);
