@@ -256,9 +256,12 @@ export class Rebalancer {
     for (const e of early) this.onHoldings(e.from, e.payload);
     const ck = c.clusterKey;
     this.entering = ck;
+    this.installedAtMs = Date.now();
+    this.ownershipLogged = false;
     void this.releaseEmptyCopies(ck).catch((err) => this.log.warn({ err }, "releasing empty copies failed")).finally(() => {
       if (this.clusterKey !== ck || this.closed) return;
       this.entering = null;
+      this.log.debug({ clusterKey: ck, ms: Date.now() - this.installedAtMs }, "holdings announced");
       for (const name of this.ns.keys()) this.announce(name);
       for (const name of this.ns.keys()) this.recompute(name);
     });
@@ -385,6 +388,9 @@ export class Rebalancer {
   }
 
   private lastFlushMs = 0;
+  /** When the current cluster was installed, and whether its first ownership was logged. */
+  private installedAtMs = 0;
+  private ownershipLogged = false;
 
   private onHoldings(from: string, payload: unknown): null {
     const p = payload as { ck?: string; ns?: string; h?: Holdings; ab?: unknown };
@@ -434,6 +440,11 @@ export class Rebalancer {
     const map = this.cluster.mapFor(ns);
     if (!map || !map.nodes.every((m) => st.announced.has(m))) return;
     const own = computeOwnership(map, st.announced);
+    if (!this.ownershipLogged) {
+      this.ownershipLogged = true;
+      // The time clients wait after a cluster change: until every member announced its holdings.
+      this.log.debug({ clusterKey: this.clusterKey, ms: Date.now() - this.installedAtMs }, "first ownership computed");
+    }
     const genesis: number[] = [];
     for (let pid = 0; pid < PARTITION_COUNT; pid++) if (own.genesis(pid) && own.actingMaster(pid) === this.selfId) genesis.push(pid);
     if (genesis.length > 0) return this.change(nsName, { kind: "genesis-claimed", pids: genesis });

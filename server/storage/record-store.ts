@@ -98,7 +98,12 @@ export interface RecordStore {
   count(): number;
   /** Every record of one partition in digest order, expired included (callers filter). */
   partitionEntries(partitionId: number): Iterable<StoredEntry>;
-  /** One byte per partition: 1 when it holds at least one record (expired included). */
+  /**
+   * One byte per partition: 1 when it may hold records. Every partition holding a record (expired
+   * included) is 1; one whose records were all removed since the store opened may still be 1 (the
+   * LMDB store keeps this up to date on writes only, so the call costs nothing: it runs on every
+   * cluster change, while clients wait).
+   */
   partitionsHeld(): Uint8Array;
   /** `partitionEntries` without decoding: every record of one partition as its encoded value. */
   partitionEncoded(partitionId: number): Iterable<EncodedEntry>;
