@@ -9,13 +9,16 @@
  *       own, lastOwn          ownership of this cluster / the last one ever computed (routing)
  *       self, announced       holdings (server/core/partition-ownership.ts), per member
  *       plan, inFlight, completed, drops, early       the rebalancer's bookkeeping
+ *       resync, syncs         copies owed a resync, and the sync streams running (resync.ts)
  *       tasks                 work the shell would do on a later event-loop turn or timer
  *
  * Mirrors server/cluster/rebalancer.ts and server/cluster/cluster-state.ts decision by decision
  * (install → cluster-entered, announce, recompute once every member announced, genesis claims,
  * drops via partitionsToDrop, plan → nextMoves → chunked streams, fill-started / fill-completed
  * at the receiver, merge-completed at the sender, merged winners replicated by the acting
- * master, bulk FILL_EMPTY for empty partitions), and server/service/transaction.ts for routing.
+ * master, bulk FILL_EMPTY for empty partitions, resyncs of copies that missed a replica write and
+ * `diverged` after a cluster change, server/cluster/resync.ts), and server/service/transaction.ts
+ * for routing.
  * Every `await` of the shell is a task or a message here, so the simulator interleaves client
  * traffic, faults and other nodes' work between any two of them. Where the shell has a choice
  * that the simulator explores (see ShellModel), the option names the file and behaviour.
@@ -30,13 +33,19 @@ import { type Move, moveKey, MoveKind, nextMoves, type MigrationLimits } from ".
 import type { PartitionMap } from "../../server/core/partition-map.js";
 import { nextGeneration, supersedes } from "../../server/core/record-rules.js";
 import type { Disk, NodeId, SimRecord } from "./rebalance-disk.js";
+import { OwedResyncs, type SyncRun } from "./rebalance-resync.js";
 import type { Mutation, ShellModel } from "./rebalance-shell.js";
+
+/** rebalancer.ts SYNC: a stream that repairs a copy (resync.ts); it changes no holdings. */
+export const SYNC = "sync";
+/** What a stream carries: a planned move, or a resync. */
+export type StreamKind = MoveKind | typeof SYNC;
 
 /** Fabric messages between nodes; requests carry an id that their reply echoes. */
 export type Msg =
   | { readonly kind: "holdings"; readonly ck: string | null; readonly h: Holdings }
   | {
-      readonly kind: "chunk"; readonly rid: number; readonly ck: string; readonly pid: number; readonly moveKind: MoveKind;
+      readonly kind: "chunk"; readonly rid: number; readonly ck: string; readonly pid: number; readonly moveKind: StreamKind;
       readonly first: boolean; readonly last: boolean; readonly recs: readonly (readonly [string, SimRecord])[];
     }
   | { readonly kind: "fill-empty"; readonly rid: number; readonly ck: string; readonly pids: readonly number[] }
@@ -73,9 +82,11 @@ export interface InstalledCluster {
   readonly members: readonly NodeId[];
 }
 
-/** A move running out of this node (rebalancer.ts inFlight + the stream's locals). */
+/** A stream running out of this node: a move (rebalancer.ts inFlight) or a sync, with the stream's locals. */
 interface Flight {
-  readonly move: Move;
+  readonly move: Omit<Move, "kind"> & { readonly kind: StreamKind };
+  /** A resync: what its end reports to OwedResyncs (not in inFlight: it counts against no limit). */
+  readonly sync?: SyncRun;
   readonly ck: string;
   first: boolean;
   lastSent: boolean;
@@ -99,6 +110,7 @@ export type Task =
   | { readonly kind: "schedule" }
   | { readonly kind: "continue"; readonly key: string }
   | { readonly kind: "drop"; readonly job: DropJob }
+  | { readonly kind: "resync" }
   | { readonly kind: "failed"; readonly rid: number };
 
 interface Pending {
@@ -124,6 +136,10 @@ export class Proc {
   ownInputs: ReadonlyMap<NodeId, Holdings> | null = null;
   plan: Move[] = [];
   readonly inFlight = new Map<string, Flight>();
+  /** Copies owed a resync (Rebalancer.resync). */
+  readonly resync = new OwedResyncs();
+  /** Sync streams running, by "sync:pid>target". */
+  readonly syncs = new Map<string, Flight>();
   readonly completed = new Set<string>();
   readonly dropping = new Set<number>();
   early = new Map<string, { from: NodeId; msg: Msg }[]>();
@@ -135,6 +151,8 @@ export class Proc {
   flushQueued = false;
   recomputeQueued = false;
   scheduleQueued = false;
+  /** Resyncer.timer: a `resync` task is queued. */
+  resyncQueued = false;
 
   constructor(self: Holdings) {
     this.self = self;
@@ -198,6 +216,7 @@ export class SimNode {
       case "schedule": p.scheduleQueued = false; return this.schedule();
       case "continue": return this.continueStream(t.key);
       case "drop": return this.dropStep(t.job);
+      case "resync": p.resyncQueued = false; return this.resyncNow();
       case "failed": return this.requestFailed(t.rid);
     }
   }
@@ -243,6 +262,9 @@ export class SimNode {
     p.previousKey = p.clusterKey;
     p.clusterKey = c.key;
     this.setSelf({ kind: "cluster-entered", previousClusterKey: p.previousKey, lastOwnership: p.own });
+    // Copies that may hold writes another copy in line missed: merged in this cluster.
+    const diverged = p.resync.takeDiverged();
+    if (diverged.length > 0 && this.host.mutation !== "resync-without-diverged") this.setSelf({ kind: "diverged", pids: diverged });
     p.own = null;
     p.ownInputs = null;
     p.plan = [];
@@ -456,18 +478,19 @@ export class SimNode {
     this.sendChunk(key, flight);
   }
 
-  /** The stream's loop: the next chunk, or the end of the move once the last one was acknowledged. */
+  /** The stream's loop: the next chunk, or the end of the stream once the last one was acknowledged. */
   private continueStream(key: string): void {
-    const flight = this.p.inFlight.get(key);
+    const flight = this.p.inFlight.get(key) ?? this.p.syncs.get(key);
     if (flight === undefined) return;
-    if (flight.lastSent) return this.moveDone(key, flight);
+    if (flight.lastSent) return flight.sync ? this.syncEnded(key, flight, true) : this.moveDone(key, flight);
     this.sendChunk(key, flight);
   }
 
   private sendChunk(key: string, f: Flight): void {
     const p = this.p;
+    const failed = () => (f.sync ? this.syncEnded(key, f, false) : this.moveFailed(key, f));
     // stream(): send() throws once the cluster changed.
-    if (f.ck !== p.clusterKey) return this.moveFailed(key, f);
+    if (f.ck !== p.clusterKey) return failed();
     const max = this.host.chunkRecords;
     let recs: [string, SimRecord][];
     if (f.snapshot !== null) recs = f.snapshot.splice(0, max);
@@ -484,7 +507,7 @@ export class SimNode {
         f.lastSent = last;
         this.task({ kind: "continue", key });
       },
-      fail: () => this.moveFailed(key, f),
+      fail: failed,
       flightKey: key,
     });
   }
@@ -509,6 +532,49 @@ export class SimNode {
     if (p.inFlight.get(key) === f) p.inFlight.delete(key);
     this.host.note(`${this.id} failed ${f.move.kind} p${f.move.pid} → ${f.move.to}`);
     if (f.ck === p.clusterKey) this.scheduleLater();
+  }
+
+  // ── resyncs (resync.ts) ────────────────────────────────────────────────────────────────────
+
+  /** Rebalancer.noteReplicaFailed: a replica write of `pid` to `to` failed after it was stored here. */
+  private noteReplicaFailed(pid: number, to: NodeId): void {
+    if (this.host.shell.replicaRepair === "none") return;
+    this.p.resync.noteFailed(pid, to);
+    this.host.note(`${this.id} owes ${to} a resync of p${pid}`);
+    this.wakeResync();
+  }
+
+  /** Resyncer.wake: a `resync` task (its timer: RESYNC_DELAY_MS, or RESYNC_RETRY_MS after a failure). */
+  private wakeResync(): void {
+    const p = this.p;
+    if (p.resyncQueued) return;
+    p.resyncQueued = true;
+    this.task({ kind: "resync" });
+  }
+
+  /** Resyncer.run: a sync of each owed copy not being synced, RESYNC_CONCURRENCY at most. */
+  private resyncNow(): void {
+    const p = this.p;
+    // rebalancer.ts gives the Resyncer no cluster key until one is installed (and entered).
+    if (p.clusterKey === null) return this.wakeResync();
+    for (const run of p.resync.start(p.clusterKey)) {
+      const key = `sync:${run.id}`;
+      const snapshot = this.host.snapshotStreams ? this.disk.entries(run.pid) : null;
+      const flight: Flight = {
+        move: { pid: run.pid, from: this.id, to: run.to, kind: SYNC }, sync: run, ck: run.ck, first: true, lastSent: false, snapshot, cursor: null,
+      };
+      p.syncs.set(key, flight);
+      this.host.note(`${this.id} start sync p${run.pid} → ${run.to}`);
+      this.sendChunk(key, flight);
+    }
+  }
+
+  /** The end of a sync stream (`ok`: the target acknowledged its last chunk). */
+  private syncEnded(key: string, f: Flight, ok: boolean): void {
+    const p = this.p;
+    if (p.syncs.get(key) === f) p.syncs.delete(key);
+    this.host.note(`${this.id} ${ok ? "done" : "failed"} sync p${f.move.pid} → ${f.move.to}`);
+    if (p.resync.finished(f.sync!, ok, p.clusterKey)) this.wakeResync();
   }
 
   /** Chunk requests of running moves (for the move-failure fault). */
@@ -562,6 +628,7 @@ export class SimNode {
   private onChunk(from: NodeId, msg: Extract<Msg, { kind: "chunk" }>): boolean {
     const p = this.p;
     if (msg.ck !== p.clusterKey) return false;
+    if (msg.moveKind === SYNC) return this.onSyncChunk(msg);
     const merge = msg.moveKind === MoveKind.MERGE;
     // Without ownership this node does not know whom to replicate merged winners to: with the
     // shell's interim route it guesses (last ownership); without one it must refuse (retried).
@@ -580,6 +647,25 @@ export class SimNode {
     return true;
   }
 
+  /**
+   * Rebalancer.onChunk for a sync: refused while the partition is being dropped here (retried);
+   * acknowledged without storing when this node is no write target of it; else each record
+   * stored if it supersedes the local copy. No holdings change, except (ShellModel.replicaRepair
+   * "resync") as for a replica write: records of a partition this node holds nothing of make its
+   * copy partial.
+   */
+  private onSyncChunk(msg: Extract<Msg, { kind: "chunk" }>): boolean {
+    const p = this.p;
+    if (p.dropping.has(msg.pid)) return false;
+    if (p.own && !p.own.writeTargets(msg.pid).includes(this.id)) return true;
+    if (msg.recs.length > 0 && this.host.shell.replicaRepair === "resync") this.noteReplicaData(msg.pid);
+    for (const [key, record] of msg.recs) {
+      const won = this.host.mutation === "merge-ignores-generation" || supersedes(record, this.disk.get(msg.pid, key));
+      if (won) this.disk.put(msg.pid, key, record);
+    }
+    return true;
+  }
+
   /** Rebalancer.onFillEmpty. */
   private onFillEmpty(msg: Extract<Msg, { kind: "fill-empty" }>): boolean {
     if (msg.ck !== this.p.clusterKey) return false;
@@ -587,11 +673,11 @@ export class SimNode {
     return true;
   }
 
-  /** Rebalancer.replicate: merged winners go to the other write targets, failures ignored. */
+  /** Rebalancer.replicate: merged winners go to the other write targets; a failure is owed a resync. */
   private replicate(pid: number, key: string, record: SimRecord, except: NodeId): void {
     const targets = (this.route(pid)?.targets ?? []).filter((t) => t !== this.id && t !== except);
     this.host.note(`${this.id} merged ${key} v${record.version} from ${except}, replicates to [${targets.join(" ")}]`);
-    for (const t of targets) this.host.replicaWrite(this.id, t, pid, key, record);
+    for (const t of targets) if (!this.host.replicaWrite(this.id, t, pid, key, record)) this.noteReplicaFailed(pid, t);
   }
 
   /** replica.ts applyReplicaWrite. */
@@ -627,6 +713,8 @@ export class SimNode {
     let targets = (this.route(pid)?.targets ?? []).filter((t) => t !== this.id);
     if (this.host.mutation === "skip-filling-target" && targets.length > 1) targets = targets.slice(0, -1);
     for (const t of targets) if (!this.host.replicaWrite(this.id, t, pid, key, record)) failed.push(t);
+    // A copy that missed the write is repaired from this one, under any commit level.
+    for (const t of failed) this.noteReplicaFailed(pid, t);
     return { record, base: stored, failed };
   }
 }

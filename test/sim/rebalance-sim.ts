@@ -181,6 +181,7 @@ export class RebalanceSim implements World, Host {
   moving(pid: number): boolean {
     for (const n of this.nodes.values()) {
       for (const f of n.proc?.inFlight.values() ?? []) if (f.move.pid === pid) return true;
+      for (const f of n.proc?.syncs.values() ?? []) if (f.move.pid === pid) return true;
     }
     for (const link of this.links.values()) for (const m of link.queue) if (m.kind === "chunk" && m.pid === pid) return true;
     return false;
@@ -450,6 +451,7 @@ export class RebalanceSim implements World, Host {
    * on a 10 ms timer in the shell while fabric messages take well under a millisecond, so it is
    * picked less often, and rarely while holdings are still on their way to its node: that
    * coalesces announcements as the shell does (and keeps the ownership count per run bounded).
+   * A resync waits on a timer too (200 ms, 1 s to retry), and is picked as seldom.
    */
   private work(): boolean {
     const links: Link[] = [];
@@ -464,7 +466,8 @@ export class RebalanceSim implements World, Host {
     for (const n of this.nodes.values()) {
       const list = n.proc?.tasks ?? [];
       for (let i = 0; i < list.length; i++) {
-        const weight = list[i]!.kind !== "recompute" ? 1 : inbound.has(n.id) ? 0.05 : 0.3;
+        const kind = list[i]!.kind;
+        const weight = kind === "resync" ? 0.3 : kind !== "recompute" ? 1 : inbound.has(n.id) ? 0.05 : 0.3;
         tasks.push([n, i, weight]);
         total += weight;
       }
@@ -544,8 +547,9 @@ export class RebalanceSim implements World, Host {
     }
     for (const n of this.upNodes()) {
       const p = n.proc!;
-      if (p.plan.length > 0 || p.inFlight.size > 0 || p.own === null) {
-        this.fail("liveness", `${n.id} is idle with ${p.plan.length} planned and ${p.inFlight.size} running moves, ownership ${p.own ? "known" : "unknown"}` +
+      if (p.plan.length > 0 || p.inFlight.size > 0 || p.own === null || p.resync.pending > 0 || p.syncs.size > 0) {
+        this.fail("liveness", `${n.id} is idle with ${p.plan.length} planned and ${p.inFlight.size} running moves, ` +
+          `${p.resync.pending} owed resyncs and ${p.syncs.size} running, ownership ${p.own ? "known" : "unknown"}` +
           (p.plan.length > 0 ? `: first ${JSON.stringify(p.plan[0])}` : ""));
       }
     }
@@ -571,6 +575,7 @@ export class RebalanceSim implements World, Host {
       if (n.proc === null) return `  ${n.id.padStart(12)} ${n.state.toUpperCase()} disk p[${[...n.disk.parts.keys()].join(",")}]`;
       const p = n.proc;
       return `  ${n.id.padStart(12)} up cluster ${p.clusterKey} own ${p.own ? "known" : "-"} plan ${p.plan.length} inFlight ${p.inFlight.size} ` +
+        `owed ${p.resync.pending} syncs ${p.syncs.size} ` +
         `tasks [${p.tasks.map((t) => t.kind).join(",")}] line ${p.self.lastClusterKey} disk p[${[...n.disk.parts.keys()].join(",")}]`;
     }).join("\n");
   }

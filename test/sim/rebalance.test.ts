@@ -11,13 +11,15 @@
  * simulator shows the difference to break an invariant (ShellModel in rebalance-shell.ts names
  * each, with its file): run them all with SIM_SHELL=as-is, or one at a time, e.g.
  * SIM_SHELL='{"interim":"last-ownership"}'. Bugs the model cannot route around (one in the core)
- * are kept in rebalance-known-bugs.test.ts (SIM_SEED=1987 here is one of them).
+ * are kept in rebalance-known-bugs.test.ts (SIM_SEED=1987 here was one: fixed by resyncs).
+ * Replica writes lost within one cluster (SIM_REPLICA_LOSS) are repaired by resyncs: a few seeds
+ * run with them, and the mutation checks include the shell without resyncs.
  *
  *   SIM_SEED=123 SIM_VERBOSE=1 npx vitest run test/sim/rebalance.test.ts     replay one seed
  *   SIM_TRACE_PID=2560 ...                                    also trace every ownership of one partition
  *   SIM_SEEDS=500 SIM_SEED_START=1000 npx vitest run test/sim/rebalance.test.ts
  *   SIM_SHELL=as-is | designed | '{...ShellModel fields}'                    the shell's behaviours
- *   SIM_REPLICA_LOSS=0.03                                                    lose replica writes
+ *   SIM_REPLICA_LOSS=0.05                                                    lose replica writes
  *   SIM_MUTATION=merge-ignores-generation                                   break a rule (must fail)
  */
 import { describe, expect, it } from "vitest";
@@ -50,6 +52,10 @@ function seeds(): number[] {
   return Array.from({ length: seedCount }, (_, i) => seedStart + i);
 }
 
+/** Seeds run with lost replica writes (resyncs repair the copies that missed them). */
+const LOSS_SEEDS = 6;
+const LOSS_RATE = 0.05;
+
 describe("rebalance simulator", () => {
   const all = seeds();
   // Chunks keep each test inside its timeout on a slow machine and let vitest report progress.
@@ -73,26 +79,40 @@ describe("rebalance simulator", () => {
   }
 });
 
-/** Each rule broken on purpose, and how many seeds the invariants get to notice. */
-const MUTATIONS: readonly Exclude<Mutation, "none">[] = [
-  "merge-ignores-generation", "drop-before-complete", "skip-filling-target", "fill-completes-early", "delete-without-tombstone",
+describe.skipIf(single !== undefined || process.env.SIM_REPLICA_LOSS !== undefined)("rebalance simulator: lost replica writes", () => {
+  it(`seeds 1..${LOSS_SEEDS} with ${LOSS_RATE * 100}% of replica writes lost: every copy is repaired`, () => {
+    for (let seed = 1; seed <= LOSS_SEEDS; seed++) runSeed(seed, { ...overrides, replicaLoss: LOSS_RATE });
+  }, 120_000);
+});
+
+/**
+ * Each rule broken on purpose (a Mutation, or a shell without a repair it needs), the options it
+ * runs with, and how many seeds the invariants get to notice.
+ */
+const MUTATIONS: readonly { readonly name: string; readonly options: Partial<RebalanceSimOptions> }[] = [
+  ...(["merge-ignores-generation", "drop-before-complete", "skip-filling-target", "fill-completes-early", "delete-without-tombstone"] as const)
+    .map((mutation) => ({ name: mutation, options: { mutation } })),
+  // Copies that missed a replica write are never repaired (the shell before resync.ts).
+  { name: "no resync", options: { shell: { ...SHELL_AS_DESIGNED, replicaRepair: "none" }, replicaLoss: 0.1 } },
+  // A sync stores records on a node that holds nothing of the partition, outside every holding (rebalancer.ts onChunk today).
+  { name: "resync outside holdings", options: { shell: { ...SHELL_AS_DESIGNED, replicaRepair: "resync-as-is" }, replicaLoss: 0.1 } },
 ];
 const MUTATION_SEEDS = 8;
 
 describe.skipIf(single !== undefined)("rebalance simulator: mutation checks (the invariants notice broken rules)", () => {
-  for (const mutation of MUTATIONS) {
-    it(`catches ${mutation}`, () => {
+  for (const { name, options } of MUTATIONS) {
+    it(`catches ${name}`, () => {
       let caught: SimFailure | undefined;
       for (let seed = 1; seed <= MUTATION_SEEDS && caught === undefined; seed++) {
         try {
-          runSeed(seed, { mutation });
+          runSeed(seed, options);
         } catch (err) {
           if (!(err instanceof SimFailure)) throw err;
           caught = err;
         }
       }
-      expect(caught, `${mutation} went unnoticed for ${MUTATION_SEEDS} seeds`).toBeDefined();
-      console.log(`mutation ${mutation}: caught by '${caught!.invariant}' at seed ${caught!.seed}`);
+      expect(caught, `${name} went unnoticed for ${MUTATION_SEEDS} seeds`).toBeDefined();
+      console.log(`mutation ${name}: caught by '${caught!.invariant}' at seed ${caught!.seed}`);
     }, 60_000);
   }
 });
