@@ -801,8 +801,10 @@ export class Rebalancer {
       st.self = nextHoldings(st.self, { kind: "fill-started", pids: [pid] });
       st.announced.set(this.selfId, st.self);
     }
-    // A resync of a copy this node no longer keeps is moot (as a replica write would be).
-    if (sync && st.own && !st.own.writeTargets(pid).includes(this.selfId)) return true;
+    // A resync is taken like a replica write: moot (acked, not stored) where this node no longer
+    // keeps a copy, and records of a partition it holds nothing of make its copy partial (else
+    // they would sit outside every holding and never be dropped).
+    if (sync && records.length > 0 && !this.noteReplicaData(ns.name, pid)) return true;
     if (records.length > 0) {
       // The chunk is applied in one LMDB write transaction, holding its keys' locks (a client or
       // replica write to one of them orders wholly before or after it); acked when durable.

@@ -12,8 +12,9 @@
  *                the versions seen, refusing replica writes and incoming moves meanwhile; a merge
  *                of a copy that is current already does not mark it handed over; a copy that
  *                missed a replica write is resynced, or its master's copy merges after a cluster
- *                change (resync.ts), except that a sync's records reach a node that holds
- *                nothing of the partition outside every holding (replicaRepair "resync-as-is").
+ *                change (resync.ts); a sync's records make the copy of a node that held nothing
+ *                of the partition partial, as a replica write does (replicaRepair "resync"; the
+ *                server before that fix is "resync-as-is").
  *   Mutation     a rule broken on purpose, to show that the invariants notice (mutation checks).
  */
 
@@ -70,9 +71,9 @@ export interface ShellModel {
    * `diverged` right after `cluster-entered`, so it merges in the new cluster. The sync's
    * receiver ignores it if it is no write target of p, and takes its records like replica
    * writes: if it holds nothing of p, its copy becomes partial (Rebalancer.noteReplicaData).
-   * "resync-as-is" = the same, as rebalancer.ts onChunk does it today: the records are stored
-   * without that, outside every holding; nothing drops them (I4: records outside the succession;
-   * SIM_REPLICA_LOSS=0.1 SIM_SEED=3).
+   * "resync-as-is" = the same, as rebalancer.ts onChunk first did it (kept as a mutation check):
+   * the records are stored without that, outside every holding; nothing drops them (I4: records
+   * outside the succession; SIM_REPLICA_LOSS=0.1 SIM_SEED=3).
    */
   readonly replicaRepair: "none" | "resync-as-is" | "resync";
 }
