@@ -151,8 +151,14 @@ interface ChunkPayload {
 export class Rebalancer {
   readonly stats = new MigrationStats();
   private readonly resync = new Resyncer({
-    clusterKey: () => (this.entering === null ? this.clusterKey : null),
+    clusterKey: () => (this.entering === null && [...this.ns.values()].every((st) => st.own !== null) ? this.clusterKey : null),
+    check: (ns, pid, to) => {
+      const st = this.ns.get(ns);
+      if (!st || (!hasPartition(st.self.full, pid) && !hasPartition(st.self.partial, pid))) return "nothing-held";
+      return st.own && !st.own.writeTargets(pid).includes(to) ? "target-gone" : "yes";
+    },
     sync: (ns, pid, to, ck) => this.stream(ns, { pid, from: this.selfId, to, kind: SYNC }, ck),
+    settled: (ns) => this.recompute(ns), // a drop held back for an owed sync may go now
   });
   private readonly ns = new Map<string, NsState>();
   private clusterKey: string | null = null;
@@ -240,7 +246,7 @@ export class Rebalancer {
     this.completed.clear();
     this.touched.clear();
     this.nonEmpty.clear();
-    const diverged = this.resync.takeDiverged();
+    const diverged = this.resync.diverged();
     for (const [name, st] of this.ns) {
       st.self = nextHoldings(st.self, { kind: "cluster-entered", previousClusterKey: previousKey, lastOwnership: st.own });
       // Copies that may hold writes another copy in line missed: merged in this cluster.
@@ -254,6 +260,7 @@ export class Rebalancer {
     const early = this.early.get(c.clusterKey) ?? [];
     this.early.clear();
     for (const e of early) this.onHoldings(e.from, e.payload);
+    this.resync.clusterChanged();
     const ck = c.clusterKey;
     this.entering = ck;
     this.installedAtMs = Date.now();
@@ -450,7 +457,8 @@ export class Rebalancer {
     if (genesis.length > 0) return this.change(nsName, { kind: "genesis-claimed", pids: genesis });
     st.own = own;
     this.cluster.setOwnership(nsName, own);
-    const drops = own.partitionsToDrop(this.selfId).filter((pid) => !this.dropping.has(`${nsName}/${pid}`));
+    // A copy still owed to another (resync.ts) stays until the sync is done.
+    const drops = own.partitionsToDrop(this.selfId).filter((pid) => !this.dropping.has(`${nsName}/${pid}`) && !this.resync.owes(nsName, pid));
     if (drops.length > 0) void this.drop(nsName, drops);
     const plan = planMigrations(own, map, st.announced, this.selfId)
       .map((m) => ({ ...m, key: `${nsName}/${moveKey(m)}` }))
@@ -812,8 +820,10 @@ export class Rebalancer {
       const stored = await this.tx.locks.runAll(keys, () => ns.store.putIfNewer(records));
       this.stats.recordsIn += records.length;
       for (const r of records) this.stats.bytesIn += chunkEntryBytes(r);
-      // The acting master applies merged records like writes: the other copies get them too.
-      if (merge) {
+      // The acting master applies merged records like writes: the other copies get them too. So
+      // does the receiver of a sync (it may be a later cluster's acting master that filled other
+      // copies before the sync arrived).
+      if (merge || sync) {
         await Promise.all(records.map((r, i) => (stored[i] ? this.replicate(ns, pid, r.digest, r.record, from) : undefined)));
       }
     }

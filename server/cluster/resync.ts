@@ -11,16 +11,20 @@
  *        p from here to T: the migration stream with its delta, so only records T lacks or holds
  *        older go, and T keeps whatever is newer (records merge by version)
  *
- *   cluster changes first ──► takeDiverged(): the partitions still owed a resync; the rebalancer
+ *   cluster changes first ──► diverged(): the partitions still owed a resync; the rebalancer
  *        marks its copies of them `unmerged` for the new cluster (partition-ownership.ts), so they
- *        merge into the acting master, whoever it is, and the other copies are refilled from it.
+ *        merge into the acting master, whoever it is (that repairs the acting master's copy).
+ *        The entries stay: the syncs go on in the new cluster to targets that are still write
+ *        targets (that repairs the other copies in line, which the merge does not touch), and
+ *        this node keeps its copy until they are done (`owes` holds its drop back).
  *
  * Invariants:
  * - An entry leaves only when a sync to that target, started after the entry's last failure,
- *   completed in the same cluster (a failure during a sync keeps the entry: its write may have
- *   been read after the sync passed it), or when the cluster changes (handed over to the merge).
+ *   completed in one cluster (a failure during a sync keeps the entry: its write may have been
+ *   read after the sync passed it), when the target is no write target of the partition any more
+ *   (its copy goes), or when this node holds nothing of the partition (nothing left to send).
  * - Bounded: one entry per (namespace, partition, target); RESYNC_CONCURRENCY syncs at a time,
- *   each retried every RESYNC_RETRY_MS while the cluster stays the same.
+ *   each retried every RESYNC_RETRY_MS.
  */
 
 /** Wait after a failure before the first sync: the write is durable here by then, and failures that come in bursts share one sync. */
@@ -31,10 +35,17 @@ const RESYNC_RETRY_MS = 1000;
 const RESYNC_CONCURRENCY = 4;
 
 export interface ResyncDeps {
-  /** The current cluster key, or null while there is none. */
+  /** The current cluster key, or null while there is none (or its ownership is not known yet). */
   clusterKey(): string | null;
+  /**
+   * Whether a sync of `pid` to `to` makes sense now: "yes"; "target-gone" when `to` is no write
+   * target of it any more; "nothing-held" when this node holds nothing of it.
+   */
+  check(ns: string, pid: number, to: string): "yes" | "target-gone" | "nothing-held";
   /** Streams `pid` of `ns` from here to `to` (delta), bound to cluster `ck`; resolves when `to` has it. */
   sync(ns: string, pid: number, to: string, ck: string): Promise<void>;
+  /** Nothing is owed on `pid` of `ns` any more (its drop, if held back, may go). */
+  settled(ns: string, pid: number): void;
 }
 
 interface Entry {
@@ -71,16 +82,25 @@ export class Resyncer {
     this.wake(RESYNC_DELAY_MS);
   }
 
-  /** The cluster changed: the partitions still owed a resync, by namespace; forgets them. */
-  takeDiverged(): Map<string, number[]> {
+  /** The partitions still owed a resync, by namespace (marked diverged at a cluster change). */
+  diverged(): Map<string, number[]> {
     const out = new Map<string, number[]>();
     for (const e of this.entries.values()) {
       const pids = out.get(e.ns);
       if (pids) pids.push(e.pid);
       else out.set(e.ns, [e.pid]);
     }
-    this.entries.clear();
     return out;
+  }
+
+  /** Whether some copy of `pid` is still owed a sync from this node's copy (which must stay). */
+  owes(ns: string, pid: number): boolean {
+    return this.entries.has(`${ns}/${pid}`);
+  }
+
+  /** A cluster was installed: owed syncs are tried again in it. */
+  clusterChanged(): void {
+    if (this.entries.size > 0) this.wake(RESYNC_DELAY_MS);
   }
 
   close(): void {
@@ -104,15 +124,33 @@ export class Resyncer {
       for (const [to, failures] of e.targets) {
         const id = `${key}>${to}`;
         if (this.running.has(id)) continue;
+        const check = this.deps.check(e.ns, e.pid, to);
+        if (check === "nothing-held") {
+          this.entries.delete(key);
+          this.deps.settled(e.ns, e.pid);
+          break;
+        }
+        if (check === "target-gone") {
+          e.targets.delete(to);
+          if (e.targets.size === 0) {
+            this.entries.delete(key);
+            this.deps.settled(e.ns, e.pid);
+          }
+          continue;
+        }
         if (this.running.size >= RESYNC_CONCURRENCY) return; // the next one starts when one ends
         this.running.add(id);
         this.deps.sync(e.ns, e.pid, to, ck).then(
           () => {
             this.done++;
-            // Cleared only if no failure came since this sync started, in the same cluster.
-            if (this.deps.clusterKey() === ck && this.entries.get(key) === e && e.targets.get(to) === failures) {
+            // Cleared only if no failure came since this sync started (the sync ran in one
+            // cluster: a chunk for another cluster is refused).
+            if (this.entries.get(key) === e && e.targets.get(to) === failures) {
               e.targets.delete(to);
-              if (e.targets.size === 0) this.entries.delete(key);
+              if (e.targets.size === 0) {
+                this.entries.delete(key);
+                this.deps.settled(e.ns, e.pid);
+              }
             }
           },
           () => {

@@ -36,14 +36,38 @@
  *    Replica losses within one cluster converge too (rebalance.test.ts, "lost replica writes"),
  *    but for item 3.
  *
- * 3. Core/shell, after fix 2: `diverged` repairs only what the acting master lacked. Seed 468 with
- *    5% of replica writes lost (rf 3): in K2, 7 writes k0009; its replica write to A3 is lost
- *    (DEADBEEF's arrives); K3 forms before the resync. 7's copy is marked `diverged` (unmerged)
- *    and merges into the acting master DEADBEEF, which has k0009 already: nothing wins, nothing
- *    is replicated. DEADBEEF's copy is the line source, so the line stays K2, and A3's copy, in
- *    line K2 but without k0009, is neither merged nor refilled: the settled copies differ. The
- *    mark helps when the marked copy is the line source (every other copy merges and is refilled)
- *    or when the acting master lacks the write (the winner is replicated); not for a third copy.
+ * 3. FIXED. Core/shell, after fix 2: `diverged` repaired only what the acting master lacked.
+ *    Seed 468 with 5% of replica writes lost (rf 3): in K2, 7 writes k0009; its replica write to
+ *    A3 is lost (DEADBEEF's arrives); K3 forms before the resync. 7's copy is marked `diverged`
+ *    (unmerged) and merges into the acting master DEADBEEF, which has k0009 already: nothing wins,
+ *    nothing is replicated. DEADBEEF's copy is the line source, so the line stays K2, and A3's
+ *    copy, in line K2 but without k0009, was neither merged nor refilled: the settled copies
+ *    differed. The mark helps when the marked copy is the line source (every other copy merges
+ *    and is refilled) or when the acting master lacks the write (the winner is replicated); not
+ *    for a third copy. Fix, in the shell (server/cluster/resync.ts, rebalancer.ts; modelled as
+ *    ShellModel.replicaRepair "resync", the fix before it as "resync-forget"): the owed syncs are
+ *    no longer forgotten at a cluster change. The copy is still marked `diverged`, and the syncs
+ *    go on in the new cluster once its ownership is known, to targets that are still write
+ *    targets (a target that is not leaves the entry; the whole entry goes if the node holds
+ *    nothing of the partition); a target clears when a sync started after its last failure
+ *    completes; and the node keeps its copy (no drop) while it owes a sync of it. 7 syncs p to
+ *    A3 in K3, and A3 gets k0009.
+ *
+ * 4. FIXED (rebalancer.ts onChunk replicates a sync's winning records to the other write
+ *    targets, as it does a merge's; a finished or dropped owed sync recomputes, so a drop held
+ *    back for it goes at once). Was, after fix 3: a sync that lands on the acting master of a
+ *    later cluster is not replicated. Seed 267 with 20% of replica writes lost (rf 2; it passes with "resync-forget"):
+ *    in K4, 7 writes k0163 (p214) and its replica write to DEADBEEF is lost; 7 owes DEADBEEF a
+ *    sync. In K6 DEADBEEF is the acting master and fills the new succession node A3; 7's copy is
+ *    marked `diverged` and merges into DEADBEEF, and 7's owed sync to DEADBEEF goes on too. The
+ *    sync lands first: DEADBEEF stores k0163 (rebalancer.ts onChunk replicates merge chunks only,
+ *    not sync chunks) after the fill to A3 passed it, and the merge then finds nothing that wins,
+ *    so nothing is replicated. A3 settles without k0163. Before fix 3 the entry was forgotten at
+ *    the change and the merge carried k0163 in as a winner, replicated to A3. Seed 974 without
+ *    any lost replica write (rf 2, snapshot streams) is worse: DEADBEEF owes A3 a sync of p3469
+ *    (a replica write failed at a split); in K14 A3 is the acting master, DEADBEEF's sync lands
+ *    the acknowledged k0097 on A3 after A3's fill to B1C took its snapshot, DEADBEEF's merge then
+ *    wins nothing, and B1C, full and readable, serves k0097 as missing ('I1 served-reads').
  */
 import { describe, expect, it } from "vitest";
 import { planMigrations } from "../../server/core/migration-plan.js";
@@ -107,8 +131,18 @@ describe("fixed core/shell gap 2: a write that missed a write target left in-lin
   }, 60_000);
 });
 
-describe("core/shell gap 3: a diverged copy merges, but a third in-line copy that missed the write is not repaired", () => {
-  it.fails("simulator seed 468, 5% of replica writes lost: the settled copies agree (today: 'I4 settled', copies of k0009 differ)", () => {
+describe("fixed core/shell gap 3: a diverged copy merged, but a third in-line copy that missed the write was not repaired", () => {
+  it("simulator seed 468, 5% of replica writes lost: the settled copies agree (was: 'I4 settled', copies of k0009 differ)", () => {
     runSeed(468, { replicaLoss: 0.05 });
+  }, 60_000);
+});
+
+describe("fixed shell gap 4: a resync received by the acting master of a later cluster was not replicated to the other copies", () => {
+  it("simulator seed 267, 20% of replica writes lost: the settled copies agree (was: 'I4 settled', copies of k0163 differ)", () => {
+    runSeed(267, { replicaLoss: 0.2 });
+  }, 60_000);
+
+  it("simulator seed 974, no lost replica write: no stale read (was: 'I1 served-reads', B1C serves k0097 as missing)", () => {
+    runSeed(974);
   }, 60_000);
 });

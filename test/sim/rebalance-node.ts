@@ -33,7 +33,7 @@ import { type Move, moveKey, MoveKind, nextMoves, type MigrationLimits } from ".
 import type { PartitionMap } from "../../server/core/partition-map.js";
 import { nextGeneration, supersedes } from "../../server/core/record-rules.js";
 import type { Disk, NodeId, SimRecord } from "./rebalance-disk.js";
-import { OwedResyncs, type SyncRun } from "./rebalance-resync.js";
+import { OwedResyncs, type ResyncCheck, type SyncRun } from "./rebalance-resync.js";
 import type { Mutation, ShellModel } from "./rebalance-shell.js";
 
 /** rebalancer.ts SYNC: a stream that repairs a copy (resync.ts); it changes no holdings. */
@@ -137,7 +137,7 @@ export class Proc {
   plan: Move[] = [];
   readonly inFlight = new Map<string, Flight>();
   /** Copies owed a resync (Rebalancer.resync). */
-  readonly resync = new OwedResyncs();
+  readonly resync: OwedResyncs;
   /** Sync streams running, by "sync:pid>target". */
   readonly syncs = new Map<string, Flight>();
   readonly completed = new Set<string>();
@@ -154,8 +154,10 @@ export class Proc {
   /** Resyncer.timer: a `resync` task is queued. */
   resyncQueued = false;
 
-  constructor(self: Holdings) {
+  /** `keepOwed`: owed resyncs survive a cluster change (resync.ts today; OwedResyncs). */
+  constructor(self: Holdings, keepOwed: boolean) {
     this.self = self;
+    this.resync = new OwedResyncs(keepOwed);
   }
 }
 
@@ -178,7 +180,7 @@ export class SimNode {
 
   /** Process start: holdings from what is on disk (Rebalancer constructor). */
   boot(): void {
-    this.proc = new Proc(bootHoldings(this.id, this.disk.onDisk()));
+    this.proc = new Proc(bootHoldings(this.id, this.disk.onDisk()), this.host.shell.replicaRepair === "resync");
     this.lastFull = null;
     this.state = "up";
   }
@@ -262,8 +264,9 @@ export class SimNode {
     p.previousKey = p.clusterKey;
     p.clusterKey = c.key;
     this.setSelf({ kind: "cluster-entered", previousClusterKey: p.previousKey, lastOwnership: p.own });
-    // Copies that may hold writes another copy in line missed: merged in this cluster.
-    const diverged = p.resync.takeDiverged();
+    // Copies that may hold writes another copy in line missed: merged in this cluster. The owed
+    // syncs stay and go on in this cluster (before, "resync-forget", "resync-as-is": forgotten).
+    const diverged = p.resync.diverged();
     if (diverged.length > 0 && this.host.mutation !== "resync-without-diverged") this.setSelf({ kind: "diverged", pids: diverged });
     p.own = null;
     p.ownInputs = null;
@@ -275,6 +278,8 @@ export class SimNode {
     const early = p.early.get(c.key) ?? [];
     p.early.clear();
     for (const e of early) this.onHoldings(e.from, e.msg as Extract<Msg, { kind: "holdings" }>);
+    // Resyncer.clusterChanged: owed syncs are tried again in this cluster.
+    if (p.resync.size > 0) this.wakeResync();
     this.recompute();
   }
 
@@ -345,7 +350,8 @@ export class SimNode {
     p.ownInputs = new Map(p.announced);
     const drops: number[] = this.host.mutation === "drop-before-complete"
       ? [...this.disk.parts.keys()].filter((pid) => !map.succession(pid).includes(this.id) && !p.dropping.has(pid))
-      : this.host.dropsOf(own, this.id).filter((pid) => !p.dropping.has(pid));
+      // A copy still owed to another (resync.ts) stays until the sync is done.
+      : this.host.dropsOf(own, this.id).filter((pid) => !p.dropping.has(pid) && !p.resync.owes(pid));
     if (drops.length > 0) this.startDrop(drops);
     const all = this.host.plan(own, p.announced, this.id);
     const plan = p.completed.size === 0 ? [...all] : all.filter((m) => !p.completed.has(moveKey(m)));
@@ -552,12 +558,28 @@ export class SimNode {
     this.task({ kind: "resync" });
   }
 
-  /** Resyncer.run: a sync of each owed copy not being synced, RESYNC_CONCURRENCY at most. */
+  /**
+   * Resyncer.run: a sync of each owed copy not being synced, RESYNC_CONCURRENCY at most, after
+   * ResyncDeps.check (rebalancer.ts): "nothing-held" when this node holds neither a full nor a
+   * partial copy of the partition, "target-gone" when ownership is known and the target is no
+   * write target of it.
+   */
   private resyncNow(): void {
     const p = this.p;
-    // rebalancer.ts gives the Resyncer no cluster key until one is installed (and entered).
-    if (p.clusterKey === null) return this.wakeResync();
-    for (const run of p.resync.start(p.clusterKey)) {
+    // rebalancer.ts gives the Resyncer no cluster key until one is installed (and entered), nor,
+    // today, until its ownership is computed (before, "resync-forget", "resync-as-is": as soon as
+    // it is entered).
+    const ck = this.host.shell.replicaRepair !== "resync" || p.own !== null ? p.clusterKey : null;
+    if (ck === null) return this.wakeResync();
+    const check = (pid: number, to: NodeId): ResyncCheck => {
+      if (!hasPartition(p.self.full, pid) && !hasPartition(p.self.partial, pid)) return "nothing-held";
+      return p.own && !p.own.writeTargets(pid).includes(to) ? "target-gone" : "yes";
+    };
+    const owedBefore = p.resync.size;
+    const runs = p.resync.start(ck, check);
+    // ResyncDeps.settled (designed shell): a drop held back for an owed sync may go now.
+    if (p.resync.size < owedBefore && this.host.shell.replicaRepair === "resync") this.recompute();
+    for (const run of runs) {
       const key = `sync:${run.id}`;
       const snapshot = this.host.snapshotStreams ? this.disk.entries(run.pid) : null;
       const flight: Flight = {
@@ -575,6 +597,8 @@ export class SimNode {
     if (p.syncs.get(key) === f) p.syncs.delete(key);
     this.host.note(`${this.id} ${ok ? "done" : "failed"} sync p${f.move.pid} → ${f.move.to}`);
     if (p.resync.finished(f.sync!, ok, p.clusterKey)) this.wakeResync();
+    // A drop held back for this copy may go now (ResyncDeps.settled → recompute; designed shell).
+    if (!p.resync.owes(f.move.pid) && this.host.shell.replicaRepair === "resync") this.recompute();
   }
 
   /** Chunk requests of running moves (for the move-failure fault). */
@@ -628,7 +652,7 @@ export class SimNode {
   private onChunk(from: NodeId, msg: Extract<Msg, { kind: "chunk" }>): boolean {
     const p = this.p;
     if (msg.ck !== p.clusterKey) return false;
-    if (msg.moveKind === SYNC) return this.onSyncChunk(msg);
+    if (msg.moveKind === SYNC) return this.onSyncChunk(from, msg);
     const merge = msg.moveKind === MoveKind.MERGE;
     // Without ownership this node does not know whom to replicate merged winners to: with the
     // shell's interim route it guesses (last ownership); without one it must refuse (retried).
@@ -650,18 +674,21 @@ export class SimNode {
   /**
    * Rebalancer.onChunk for a sync: refused while the partition is being dropped here (retried);
    * acknowledged without storing when this node is no write target of it; else each record
-   * stored if it supersedes the local copy. No holdings change, except (ShellModel.replicaRepair
-   * "resync") as for a replica write: records of a partition this node holds nothing of make its
-   * copy partial.
+   * stored if it supersedes the local copy. No holdings change, except as for a replica write
+   * (unless ShellModel.replicaRepair is "resync-as-is"): records of a partition this node holds
+   * nothing of make its copy partial. Records that win are replicated to the other write targets
+   * like merged winners (designed shell): a sync that reaches a later cluster's acting master
+   * after it filled other copies must reach those too.
    */
-  private onSyncChunk(msg: Extract<Msg, { kind: "chunk" }>): boolean {
+  private onSyncChunk(from: NodeId, msg: Extract<Msg, { kind: "chunk" }>): boolean {
     const p = this.p;
     if (p.dropping.has(msg.pid)) return false;
     if (p.own && !p.own.writeTargets(msg.pid).includes(this.id)) return true;
-    if (msg.recs.length > 0 && this.host.shell.replicaRepair === "resync") this.noteReplicaData(msg.pid);
+    if (msg.recs.length > 0 && this.host.shell.replicaRepair !== "resync-as-is") this.noteReplicaData(msg.pid);
     for (const [key, record] of msg.recs) {
       const won = this.host.mutation === "merge-ignores-generation" || supersedes(record, this.disk.get(msg.pid, key));
       if (won) this.disk.put(msg.pid, key, record);
+      if (won && this.host.shell.replicaRepair === "resync") this.replicate(msg.pid, key, record, from);
     }
     return true;
   }

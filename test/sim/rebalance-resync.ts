@@ -7,14 +7,22 @@
  *   entries   pid → { target → failures noted }      one per (partition, target), as resync.ts
  *   running   "pid>target" of the syncs in flight     RESYNC_CONCURRENCY at most
  *
- * An entry clears only when a sync that started after its last failure completed in the same
- * cluster; `takeDiverged` (a cluster change) hands every open entry over to the core's `diverged`
- * event and forgets it.
+ * resync.ts today (`keep`, ShellModel.replicaRepair "resync"): an entry leaves when a sync that
+ * started after its last failure completed (in the one cluster it ran in), when `check` finds its
+ * target no write target any more ("target-gone"), or the whole entry when this node holds
+ * nothing of the partition ("nothing-held"); a cluster change keeps every entry (`diverged` lists
+ * them for the core's event, `owes` holds this node's drop of them back).
+ * Before (`keep` false, "resync-forget" and "resync-as-is"): a sync cleared its entry only if it
+ * completed in the cluster it started in, there was no check, and `takeDiverged` at a cluster
+ * change handed every open entry over to the core's `diverged` event and forgot it.
  */
 import type { NodeId } from "./rebalance-disk.js";
 
 /** resync.ts RESYNC_CONCURRENCY. */
 export const RESYNC_CONCURRENCY = 4;
+
+/** ResyncDeps.check: whether a sync of (pid, target) makes sense now. */
+export type ResyncCheck = "yes" | "target-gone" | "nothing-held";
 
 interface Entry {
   readonly pid: number;
@@ -37,6 +45,9 @@ export class OwedResyncs {
   private readonly entries = new Map<number, Entry>();
   private readonly running = new Set<string>();
 
+  /** `keep`: entries survive a cluster change (resync.ts today); else forgotten (before). */
+  constructor(private readonly keep: boolean) {}
+
   /** Copies owed a resync (resync.ts `pending`). */
   get pending(): number {
     let n = 0;
@@ -48,8 +59,9 @@ export class OwedResyncs {
     return this.entries.size;
   }
 
-  owes(pid: number, to: NodeId): boolean {
-    return this.entries.get(pid)?.targets.has(to) ?? false;
+  /** Resyncer.owes: some copy of `pid` is still owed a sync from this node's copy (which must stay). */
+  owes(pid: number): boolean {
+    return this.keep && this.entries.has(pid);
   }
 
   /** Resyncer.noteFailed: a replica write of `pid` to `to` failed after it was stored here. */
@@ -59,20 +71,39 @@ export class OwedResyncs {
     e.targets.set(to, (e.targets.get(to) ?? 0) + 1);
   }
 
-  /** Resyncer.takeDiverged: the partitions still owed a resync; forgets them. */
-  takeDiverged(): number[] {
+  /**
+   * At a cluster change: the partitions still owed a resync (Resyncer.diverged); before
+   * (`keep` false, Resyncer.takeDiverged) they are forgotten too.
+   */
+  diverged(): number[] {
     const pids = [...this.entries.keys()];
-    this.entries.clear();
+    if (!this.keep) this.entries.clear();
     return pids;
   }
 
-  /** Resyncer.run: the syncs to start now in cluster `ck` (up to RESYNC_CONCURRENCY running). */
-  start(ck: string): SyncRun[] {
+  /**
+   * Resyncer.run: the syncs to start now in cluster `ck` (up to RESYNC_CONCURRENCY running);
+   * each owed copy not being synced is checked first (`keep` only) and its entry or target left
+   * out as resync.ts does.
+   */
+  start(ck: string, check: (pid: number, to: NodeId) => ResyncCheck): SyncRun[] {
     const out: SyncRun[] = [];
-    for (const e of this.entries.values()) {
+    for (const [pid, e] of this.entries) {
       for (const [to, failures] of e.targets) {
         const id = `${e.pid}>${to}`;
         if (this.running.has(id)) continue;
+        if (this.keep) {
+          const c = check(pid, to);
+          if (c === "nothing-held") {
+            this.entries.delete(pid);
+            break;
+          }
+          if (c === "target-gone") {
+            e.targets.delete(to);
+            if (e.targets.size === 0) this.entries.delete(pid);
+            continue;
+          }
+        }
         if (this.running.size >= RESYNC_CONCURRENCY) return out;
         this.running.add(id);
         out.push({ id, pid: e.pid, to, ck, entry: e, failures });
@@ -82,12 +113,12 @@ export class OwedResyncs {
   }
 
   /**
-   * A sync ended (`ok`: completed) while the node runs cluster `ck`. Clears its entry only if it
-   * completed in its own cluster and no failure came since it started. Returns whether entries
-   * are left (the node wakes again).
+   * A sync ended (`ok`: completed) while the node runs cluster `ck`. Clears its entry only if no
+   * failure came since it started (and, before, only if it completed in its own cluster). Returns
+   * whether entries are left (the node wakes again).
    */
   finished(run: SyncRun, ok: boolean, ck: string | null): boolean {
-    if (ok && ck === run.ck && this.entries.get(run.pid) === run.entry && run.entry.targets.get(run.to) === run.failures) {
+    if (ok && (this.keep || ck === run.ck) && this.entries.get(run.pid) === run.entry && run.entry.targets.get(run.to) === run.failures) {
       run.entry.targets.delete(run.to);
       if (run.entry.targets.size === 0) this.entries.delete(run.pid);
     }

@@ -12,8 +12,8 @@
  * each, with its file): run them all with SIM_SHELL=as-is, or one at a time, e.g.
  * SIM_SHELL='{"interim":"last-ownership"}'. Bugs the model cannot route around (one in the core)
  * are kept in rebalance-known-bugs.test.ts (SIM_SEED=1987 here was one: fixed by resyncs).
- * Replica writes lost within one cluster (SIM_REPLICA_LOSS) are repaired by resyncs: a few seeds
- * run with them, and the mutation checks include the shell without resyncs.
+ * Lost replica writes (SIM_REPLICA_LOSS) are repaired by resyncs, which go on across cluster
+ * changes: a few seeds run with them, and the mutation checks include the shell without resyncs.
  *
  *   SIM_SEED=123 SIM_VERBOSE=1 npx vitest run test/sim/rebalance.test.ts     replay one seed
  *   SIM_TRACE_PID=2560 ...                                    also trace every ownership of one partition

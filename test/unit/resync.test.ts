@@ -1,8 +1,9 @@
 /**
  * Goal: the Resyncer repairs every copy a failed replica write left behind, and never forgets one
  * it has not repaired: an entry clears only when a sync that started after its last failure
- * completed in the same cluster; a cluster change hands every open entry over (takeDiverged);
- * failed syncs are retried; at most RESYNC_CONCURRENCY (4) run at once.
+ * completed, when its target is no write target any more, or when this node holds nothing of the
+ * partition; entries outlive cluster changes (and are listed as diverged for them); failed
+ * syncs are retried; at most RESYNC_CONCURRENCY (4) run at once.
  *
  * Method: fake deps whose `sync` returns promises the test settles by hand, with fake timers.
  */
@@ -21,11 +22,15 @@ interface Call {
 function fixture() {
   let ck: string | null = "K1";
   const calls: Call[] = [];
+  const checks = new Map<string, "yes" | "target-gone" | "nothing-held">();
+  const settled: string[] = [];
   const r = new Resyncer({
     clusterKey: () => ck,
+    check: (ns, pid, to) => checks.get(`${ns}/${pid}>${to}`) ?? checks.get(`${ns}/${pid}`) ?? "yes",
     sync: (ns, pid, to, key) => new Promise<void>((resolve, reject) => calls.push({ ns, pid, to, ck: key, resolve, reject })),
+    settled: (ns, pid) => settled.push(`${ns}/${pid}`),
   });
-  return { r, calls, setCk: (k: string | null) => (ck = k) };
+  return { r, calls, checks, settled, setCk: (k: string | null) => (ck = k) };
 }
 
 const flush = async () => {
@@ -48,7 +53,8 @@ describe("Resyncer", () => {
     await flush();
     expect(r.pending).toBe(0);
     expect(r.done).toBe(1);
-    expect(r.takeDiverged().size).toBe(0);
+    expect(r.diverged().size).toBe(0);
+    expect(r.owes("test", 7)).toBe(false);
   });
 
   it("keeps an entry whose write failed again while its sync ran, and syncs it again", async () => {
@@ -66,7 +72,7 @@ describe("Resyncer", () => {
     expect(r.pending).toBe(0);
   });
 
-  it("retries a failed sync, and hands open entries over when the cluster changes", async () => {
+  it("retries a failed sync; open entries outlive a cluster change and their syncs go on in it", async () => {
     const { r, calls, setCk } = fixture();
     r.noteFailed("test", 7, "B");
     r.noteFailed("test", 9, "C");
@@ -79,11 +85,34 @@ describe("Resyncer", () => {
     await vi.advanceTimersByTimeAsync(1100);
     expect(calls).toHaveLength(4); // the retry
     setCk("K2");
-    calls[1]!.resolve(); // completed, but the cluster changed meanwhile: not cleared
+    r.clusterChanged();
+    const diverged = r.diverged();
+    expect(Object.fromEntries([...diverged].map(([ns, pids]) => [ns, [...pids].sort((a, b) => a - b)]))).toEqual({ test: [7, 9], other: [9] });
+    expect(r.owes("test", 7) && r.owes("other", 9)).toBe(true); // their copies must stay
+    calls[3]!.reject(new Error("cluster changed"));
     await flush();
-    const handed = r.takeDiverged();
-    expect(Object.fromEntries([...handed].map(([ns, pids]) => [ns, [...pids].sort((a, b) => a - b)]))).toEqual({ test: [7, 9], other: [9] });
+    await vi.advanceTimersByTimeAsync(1100);
+    expect(calls.slice(4).map((c) => [c.pid, c.to, c.ck])).toEqual([[7, "B", "K2"]]); // tried again in K2
+    for (const c of [calls[1]!, calls[2]!, calls[4]!]) c.resolve();
+    await flush();
     expect(r.pending).toBe(0);
+  });
+
+  it("drops a target that is no write target any more, and an entry whose partition is no longer held here", async () => {
+    const { r, calls, checks, settled } = fixture();
+    r.noteFailed("test", 1, "B");
+    r.noteFailed("test", 1, "C");
+    r.noteFailed("test", 2, "B");
+    checks.set("test/1>C", "target-gone");
+    checks.set("test/2", "nothing-held");
+    await vi.advanceTimersByTimeAsync(250);
+    expect(calls.map((c) => [c.pid, c.to])).toEqual([[1, "B"]]);
+    expect(r.owes("test", 2)).toBe(false);
+    expect(settled).toEqual(["test/2"]); // its drop may go
+    calls[0]!.resolve();
+    await flush();
+    expect(r.pending).toBe(0);
+    expect(settled).toEqual(["test/2", "test/1"]);
   });
 
   it("runs at most 4 syncs at once and starts the next when one ends", async () => {
