@@ -245,7 +245,6 @@ export class Rebalancer {
     this.roster.seen(this.cluster.members, Date.now());
     this.completed.clear();
     this.touched.clear();
-    this.nonEmpty.clear();
     const diverged = this.resync.diverged();
     for (const [name, st] of this.ns) {
       st.self = nextHoldings(st.self, { kind: "cluster-entered", previousClusterKey: previousKey, lastOwnership: st.own });
@@ -469,8 +468,6 @@ export class Rebalancer {
 
   /** Partitions whose records are being deleted here (`ns/pid`). */
   private readonly dropping = new Set<string>();
-  /** Partitions found to hold records here since the last cluster change (`ns/pid`). */
-  private readonly nonEmpty = new Set<string>();
   /** Partitions a replica write reached since the last cluster change (`ns/pid`). */
   private readonly touched = new Set<string>();
   /** The cluster being entered: holdings are not announced nor ownership computed until set null. */
@@ -542,14 +539,9 @@ export class Rebalancer {
     const rest: PlannedMove[] = [];
     const merges: number[] = [];
     const fills = new Map<string, number[]>();
+    const held = ns.store.partitionsHeld();
     for (const move of plan) {
-      if (this.inFlight.has(move.key) || this.nonEmpty.has(`${nsName}/${move.pid}`)) {
-        rest.push(move);
-        continue;
-      }
-      if (!partitionEmpty(ns, move.pid)) {
-        // A partition with records here keeps some while it moves: check it once per cluster.
-        this.nonEmpty.add(`${nsName}/${move.pid}`);
+      if (this.inFlight.has(move.key) || held[move.pid] === 1) {
         rest.push(move);
         continue;
       }
@@ -854,13 +846,6 @@ export class Rebalancer {
     const payload: ReplicaWrite = { ns: ns.name, d: digest, r: record };
     await Promise.all(targets.map((t) => this.fabric.request(t, FabricRequest.REPLICA_WRITE, payload).catch(() => this.noteReplicaFailed(ns.name, pid, t))));
   }
-}
-
-function partitionEmpty(ns: Namespace, pid: number): boolean {
-  const it = ns.store.partitionEntries(pid)[Symbol.iterator]();
-  const empty = it.next().done === true;
-  it.return?.();
-  return empty;
 }
 
 /** Partitions with at least one record in the store (a booted node's disk data). */

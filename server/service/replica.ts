@@ -11,9 +11,8 @@ import { DIGEST_BYTES } from "../../client/protocol/constants.js";
 import { partitionId } from "../../client/protocol/digest.js";
 import { KvError } from "../../client/protocol/errors.js";
 import { ResultCode } from "../../client/protocol/result-code.js";
-import { supersedes } from "../core/record-rules.js";
+import { encodeRecord } from "../storage/record-codec.js";
 import type { StoredRecord } from "../storage/record-store.js";
-import type { Namespace } from "./namespace.js";
 import { asBuffer, handleMessage, lockKey, ReplicaWrite, TransactionContext } from "./transaction.js";
 
 /** Applies a replica write; resolves when durable. */
@@ -27,17 +26,9 @@ export async function applyReplicaWrite(payload: unknown, ctx: TransactionContex
   ctx.stats.replicaWrites++;
   // Not wanted here (this node is letting its copy of the partition go): acknowledged, not stored.
   if (ctx.onReplicaData?.(ns.name, partitionId(digest)) === false) return true;
-  return ctx.locks.run(lockKey(ns.name, digest), () => storeIfNewer(ns, digest, record));
-}
-
-/**
- * Stores a peer's copy of a record if it supersedes the local one (generation, then last-update
- * time); resolves true if it did, once durable. Callers hold the record's key lock.
- */
-export async function storeIfNewer(ns: Namespace, digest: Buffer, record: StoredRecord): Promise<boolean> {
-  if (!supersedes(record, ns.store.get(digest, 0))) return false;
-  await ns.store.put(digest, record);
-  return true;
+  // Stored only if it supersedes the local copy (RecordStore.putIfNewer, as migration chunks are).
+  const stored = await ctx.locks.run(lockKey(ns.name, digest), () => ns.store.putIfNewer([{ digest, value: encodeRecord(record), record }]));
+  return stored[0]!;
 }
 
 /** Duplicate resolution on the holder's side: this node's version of a record (tombstones too). */
