@@ -28,6 +28,7 @@ import { ServiceStats } from "./service/stats.js";
 import { ExpirySweeper } from "./storage/expiry.js";
 import { LmdbEnvironment } from "./storage/lmdb-store.js";
 import { MemoryStore } from "./storage/memory-store.js";
+import { LmdbOwedSyncs, MemoryOwedSyncs, OWED_SYNCS_DB } from "./storage/owed-syncs.js";
 
 /** Records the sweeper may delete per namespace per tick. */
 const SWEEP_BATCH_LIMIT = 10_000;
@@ -107,9 +108,15 @@ export class ShoalNode {
     this.fabric.handle(FabricRequest.REPLICA_WRITE, (payload) => applyReplicaWrite(payload, tx));
     this.fabric.handle(FabricRequest.DUP_RES, (payload) => answerDuplicate(payload, tx));
     const fabricPort = await this.fabric.listen();
+    const rebalanceLog = this.log.child({ module: "rebalance" });
+    // Owed resyncs outlive the process beside the records; a memory-only node's records do not.
+    const env = this.env;
+    const owedSyncs = env
+      ? new LmdbOwedSyncs(env.metaDb(OWED_SYNCS_DB), env, (err) => rebalanceLog.warn({ err }, "recording an owed resync failed"))
+      : new MemoryOwedSyncs();
     this.rebalancer = new Rebalancer(
-      this.nodeId, this.namespaces, cluster, this.fabric, tx, this.log.child({ module: "rebalance" }),
-      { outMax: cfg.migrationsOutMax, intakeMax: cfg.migrationsInMax }, path.join(cfg.dataDir, ROSTER_FILE),
+      this.nodeId, this.namespaces, cluster, this.fabric, tx, rebalanceLog,
+      { outMax: cfg.migrationsOutMax, intakeMax: cfg.migrationsInMax }, path.join(cfg.dataDir, ROSTER_FILE), owedSyncs,
     );
     const rebalancer = this.rebalancer;
     this.reclaimer = new TombstoneReclaimer({

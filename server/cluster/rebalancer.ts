@@ -198,7 +198,10 @@ export class Rebalancer {
     limits: { readonly outMax: number; readonly intakeMax: number },
     /** Where the roster of recent members is kept (`<dataDir>/roster.json`); memory only if unset. */
     rosterFile?: string,
+    /** Where owed resyncs are kept across restarts (owed-syncs.ts); memory only if unset. */
+    owedSyncs?: Parameters<Resyncer["restore"]>[0],
   ) {
+    if (owedSyncs) this.resync.restore(owedSyncs);
     this.roster = new Roster(rosterFile);
     this.limits = migrationLimits({ outMax: limits.outMax, inMax: limits.outMax });
     this.intakeMax = limits.intakeMax;

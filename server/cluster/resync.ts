@@ -18,6 +18,26 @@
  *        targets (that repairs the other copies in line, which the merge does not touch), and
  *        this node keeps its copy until they are done (`owes` holds its drop back).
  *
+ *   process dies first ──► the entries are durable (OwedSyncLog, server/storage/owed-syncs.ts:
+ *        a named LMDB database beside the records): `restore` reloads them at start, before the
+ *        first cluster is entered, so they are marked diverged there (a restarted node's copies
+ *        merge anyway) and their syncs resume once the new cluster's ownership is known, to
+ *        targets that are still write targets, exactly as after a cluster change. The merge
+ *        alone repairs only the acting master's copy; without the entry a third copy in line
+ *        kept the older record for good (rebalance-known-bugs.test.ts, fixed gap 5).
+ *
+ * Crash windows: the entry is written when the first failure is noted, i.e. after the record is
+ * stored here, when the replica write fails (at once if the target is unreachable, else at the
+ * request timeout), whatever the client was told by then. A crash once the entry is durable loses
+ * nothing. A crash before (the replica write still in flight, or the few ms until the entry's
+ * LMDB batch commits) is a crash in the middle of a replicated write, which nothing repairs
+ * either: the write may stand on some copies and not on others, with nobody owing a sync.
+ * Answering the client only after the entry is durable would not change that (the write is in
+ * doubt either way, and under commit level "master" the client is answered before the failure is
+ * known). A per-partition mark written before the record (transaction.ts, ahead of the local put:
+ * LMDB commits in issue order) would cover a record durable here; a replica that applied a write
+ * which never became durable here is beyond any mark of this node.
+ *
  * Invariants:
  * - An entry leaves only when a sync to that target, started after the entry's last failure,
  *   completed in one cluster (a failure during a sync keeps the entry: its write may have been
@@ -25,7 +45,11 @@
  *   (its copy goes), or when this node holds nothing of the partition (nothing left to send).
  * - Bounded: one entry per (namespace, partition, target); RESYNC_CONCURRENCY syncs at a time,
  *   each retried every RESYNC_RETRY_MS.
+ * - The log holds exactly the entries' (namespace, partition, target) triples, written in the
+ *   order they change: added when a target enters an entry, removed when it leaves (a sync that
+ *   completes after `close` leaves its target in the log: one more sync after the restart).
  */
+import type { OwedSyncLog } from "../storage/owed-syncs.js";
 
 /** Wait after a failure before the first sync: the write is durable here by then, and failures that come in bursts share one sync. */
 const RESYNC_DELAY_MS = 200;
@@ -62,8 +86,20 @@ export class Resyncer {
   private readonly running = new Set<string>();
   private timer: NodeJS.Timeout | undefined = undefined;
   private closed = false;
+  /** Where entries are kept across restarts; none until `restore` (memory only). */
+  private log: OwedSyncLog | null = null;
 
   constructor(private readonly deps: ResyncDeps) {}
+
+  /**
+   * At start, before the first cluster: takes the entries `log` kept from the previous process
+   * and keeps every change in it from now on. Restored entries wait for the first cluster (they
+   * are listed by `diverged` there, and hold their copies' drops back) like any other.
+   */
+  restore(log: OwedSyncLog): void {
+    this.log = log;
+    for (const { ns, pid, target } of log.load()) this.add(ns, pid, target, false);
+  }
 
   /** Copies owed a resync. */
   get pending(): number {
@@ -75,11 +111,28 @@ export class Resyncer {
   /** A replica write of `pid` to `target` failed after the write was stored here. */
   noteFailed(ns: string, pid: number, target: string): void {
     if (this.closed) return;
+    this.add(ns, pid, target, true);
+    this.wake(RESYNC_DELAY_MS);
+  }
+
+  private add(ns: string, pid: number, target: string, write: boolean): void {
     const key = `${ns}/${pid}`;
     let e = this.entries.get(key);
     if (!e) this.entries.set(key, (e = { ns, pid, targets: new Map() }));
-    e.targets.set(target, (e.targets.get(target) ?? 0) + 1);
-    this.wake(RESYNC_DELAY_MS);
+    const failures = e.targets.get(target) ?? 0;
+    e.targets.set(target, failures + 1);
+    if (failures === 0 && write) this.log?.add({ ns, pid, target });
+  }
+
+  /** `to` is no longer owed a sync of entry `key` (all of its targets if `to` is undefined). */
+  private forget(key: string, e: Entry, to?: string): void {
+    for (const t of to === undefined ? [...e.targets.keys()] : [to]) {
+      e.targets.delete(t);
+      if (!this.closed) this.log?.remove({ ns: e.ns, pid: e.pid, target: t });
+    }
+    if (e.targets.size > 0) return;
+    this.entries.delete(key);
+    this.deps.settled(e.ns, e.pid);
   }
 
   /** The partitions still owed a resync, by namespace (marked diverged at a cluster change). */
@@ -126,16 +179,11 @@ export class Resyncer {
         if (this.running.has(id)) continue;
         const check = this.deps.check(e.ns, e.pid, to);
         if (check === "nothing-held") {
-          this.entries.delete(key);
-          this.deps.settled(e.ns, e.pid);
+          this.forget(key, e);
           break;
         }
         if (check === "target-gone") {
-          e.targets.delete(to);
-          if (e.targets.size === 0) {
-            this.entries.delete(key);
-            this.deps.settled(e.ns, e.pid);
-          }
+          this.forget(key, e, to);
           continue;
         }
         if (this.running.size >= RESYNC_CONCURRENCY) return; // the next one starts when one ends
@@ -145,13 +193,7 @@ export class Resyncer {
             this.done++;
             // Cleared only if no failure came since this sync started (the sync ran in one
             // cluster: a chunk for another cluster is refused).
-            if (this.entries.get(key) === e && e.targets.get(to) === failures) {
-              e.targets.delete(to);
-              if (e.targets.size === 0) {
-                this.entries.delete(key);
-                this.deps.settled(e.ns, e.pid);
-              }
-            }
+            if (this.entries.get(key) === e && e.targets.get(to) === failures) this.forget(key, e, to);
           },
           () => {
             this.failed++;

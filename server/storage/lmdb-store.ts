@@ -90,6 +90,7 @@ export interface LmdbEnvironmentOptions {
 
 export class LmdbEnvironment {
   private readonly stores = new Map<string, LmdbStore>();
+  private readonly metaDbs = new Map<string, Database>();
   private closing: Promise<void> | undefined = undefined;
 
   private constructor(private readonly root: RootDatabase) {}
@@ -125,6 +126,21 @@ export class LmdbEnvironment {
       this.stores.set(namespace, store);
     }
     return store;
+  }
+
+  /**
+   * A named database of node metadata beside the records (not a namespace's; msgpack values),
+   * opened once and cached. Its writes commit in issue order with the records' (owed-syncs.ts).
+   */
+  metaDb(name: string): Database {
+    assert(!this.closed, "LMDB environment is closed");
+    assert(name.length > 0 && !name.startsWith(DB_NAME_PREFIX), `metadata database name must be non-empty and not start with ${DB_NAME_PREFIX}`);
+    let db = this.metaDbs.get(name);
+    if (db === undefined) {
+      db = this.root.openDB({ name });
+      this.metaDbs.set(name, db);
+    }
+    return db;
   }
 
   /** Waits for every pending write to be committed and flushed, then closes. Idempotent. */

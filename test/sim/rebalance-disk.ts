@@ -4,6 +4,8 @@
  * partition in key order, like an LMDB range read over (partition id ‖ digest).
  *
  *   parts: Map<pid, Map<key, SimRecord>>      a partition with no record has no entry
+ *   owed:  Map<pid, Set<target>>              owed resyncs recorded beside the records
+ *                                             (server/storage/owed-syncs.ts; ShellModel "resync")
  *
  * Every change calls `touched(key)`, so that the invariant checker re-examines only what changed.
  */
@@ -25,6 +27,8 @@ export interface SimRecord {
 /** A node's disk: survives crash and restart; only the simulator's removal discards it. */
 export class Disk {
   readonly parts = new Map<number, Map<string, SimRecord>>();
+  /** Owed resyncs kept across restarts (OwedResyncs writes through; owed-syncs.ts). */
+  readonly owed = new Map<number, Set<NodeId>>();
 
   constructor(private readonly touched: (key: string) => void) {}
 

@@ -3,13 +3,13 @@
  * process (lost on a crash) that does what the shell does around the pure rebalancing core.
  *
  *   SimNode
- *     disk      Disk (rebalance-disk.ts)                   survives crash and restart
+ *     disk      Disk (rebalance-disk.ts)                   survives crash and restart (records, owed resyncs)
  *     proc      Proc: ClusterState + Rebalancer state      null while down
  *       cluster, map          the installed cluster (ClusterState.install)
  *       own, lastOwn          ownership of this cluster / the last one ever computed (routing)
  *       self, announced       holdings (server/core/partition-ownership.ts), per member
  *       plan, inFlight, completed, drops, early       the rebalancer's bookkeeping
- *       resync, syncs         copies owed a resync, and the sync streams running (resync.ts)
+ *       resync, syncs         copies owed a resync (kept on the disk too), and the sync streams running (resync.ts)
  *       tasks                 work the shell would do on a later event-loop turn or timer
  *
  * Mirrors server/cluster/rebalancer.ts and server/cluster/cluster-state.ts decision by decision
@@ -34,7 +34,7 @@ import type { PartitionMap } from "../../server/core/partition-map.js";
 import { nextGeneration, supersedes } from "../../server/core/record-rules.js";
 import type { Disk, NodeId, SimRecord } from "./rebalance-disk.js";
 import { OwedResyncs, type ResyncCheck, type SyncRun } from "./rebalance-resync.js";
-import type { Mutation, ShellModel } from "./rebalance-shell.js";
+import { keepsOwedSyncs, type Mutation, type ShellModel } from "./rebalance-shell.js";
 
 /** rebalancer.ts SYNC: a stream that repairs a copy (resync.ts); it changes no holdings. */
 export const SYNC = "sync";
@@ -154,10 +154,13 @@ export class Proc {
   /** Resyncer.timer: a `resync` task is queued. */
   resyncQueued = false;
 
-  /** `keepOwed`: owed resyncs survive a cluster change (resync.ts today; OwedResyncs). */
-  constructor(self: Holdings, keepOwed: boolean) {
+  /**
+   * `keepOwed`: owed resyncs survive a cluster change (resync.ts today; OwedResyncs); `owed`: the
+   * disk's owed resyncs, which the process starts with and writes through (null: memory only).
+   */
+  constructor(self: Holdings, keepOwed: boolean, owed: Map<number, Set<NodeId>> | null) {
     this.self = self;
-    this.resync = new OwedResyncs(keepOwed);
+    this.resync = new OwedResyncs(keepOwed, owed);
   }
 }
 
@@ -178,9 +181,13 @@ export class SimNode {
     return this.state === "up";
   }
 
-  /** Process start: holdings from what is on disk (Rebalancer constructor). */
+  /**
+   * Process start: holdings from what is on disk, and the owed resyncs recorded there (Rebalancer
+   * constructor, Resyncer.restore; before, "resync-volatile": none).
+   */
   boot(): void {
-    this.proc = new Proc(bootHoldings(this.id, this.disk.onDisk()), this.host.shell.replicaRepair === "resync");
+    const shell = this.host.shell;
+    this.proc = new Proc(bootHoldings(this.id, this.disk.onDisk()), keepsOwedSyncs(shell), shell.replicaRepair === "resync" ? this.disk.owed : null);
     this.lastFull = null;
     this.state = "up";
   }
@@ -569,7 +576,7 @@ export class SimNode {
     // rebalancer.ts gives the Resyncer no cluster key until one is installed (and entered), nor,
     // today, until its ownership is computed (before, "resync-forget", "resync-as-is": as soon as
     // it is entered).
-    const ck = this.host.shell.replicaRepair !== "resync" || p.own !== null ? p.clusterKey : null;
+    const ck = !keepsOwedSyncs(this.host.shell) || p.own !== null ? p.clusterKey : null;
     if (ck === null) return this.wakeResync();
     const check = (pid: number, to: NodeId): ResyncCheck => {
       if (!hasPartition(p.self.full, pid) && !hasPartition(p.self.partial, pid)) return "nothing-held";
@@ -578,7 +585,7 @@ export class SimNode {
     const owedBefore = p.resync.size;
     const runs = p.resync.start(ck, check);
     // ResyncDeps.settled (designed shell): a drop held back for an owed sync may go now.
-    if (p.resync.size < owedBefore && this.host.shell.replicaRepair === "resync") this.recompute();
+    if (p.resync.size < owedBefore && keepsOwedSyncs(this.host.shell)) this.recompute();
     for (const run of runs) {
       const key = `sync:${run.id}`;
       const snapshot = this.host.snapshotStreams ? this.disk.entries(run.pid) : null;
@@ -598,7 +605,7 @@ export class SimNode {
     this.host.note(`${this.id} ${ok ? "done" : "failed"} sync p${f.move.pid} → ${f.move.to}`);
     if (p.resync.finished(f.sync!, ok, p.clusterKey)) this.wakeResync();
     // A drop held back for this copy may go now (ResyncDeps.settled → recompute; designed shell).
-    if (!p.resync.owes(f.move.pid) && this.host.shell.replicaRepair === "resync") this.recompute();
+    if (!p.resync.owes(f.move.pid) && keepsOwedSyncs(this.host.shell)) this.recompute();
   }
 
   /** Chunk requests of running moves (for the move-failure fault). */
@@ -688,7 +695,7 @@ export class SimNode {
     for (const [key, record] of msg.recs) {
       const won = this.host.mutation === "merge-ignores-generation" || supersedes(record, this.disk.get(msg.pid, key));
       if (won) this.disk.put(msg.pid, key, record);
-      if (won && this.host.shell.replicaRepair === "resync") this.replicate(msg.pid, key, record, from);
+      if (won && keepsOwedSyncs(this.host.shell)) this.replicate(msg.pid, key, record, from);
     }
     return true;
   }

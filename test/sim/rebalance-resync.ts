@@ -15,6 +15,12 @@
  * Before (`keep` false, "resync-forget" and "resync-as-is"): a sync cleared its entry only if it
  * completed in the cluster it started in, there was no check, and `takeDiverged` at a cluster
  * change handed every open entry over to the core's `diverged` event and forgot it.
+ *
+ * Durable entries (`durable`, "resync"; server/storage/owed-syncs.ts): every (pid, target) that
+ * enters an entry is added to the disk's `owed` in the same step (the server writes it when it
+ * notes the failure; the simulator's write step notes it atomically with the write, and does not
+ * model a crash between the two: see resync.ts "Crash windows"), removed when it leaves, and a
+ * new process starts with what is there (Resyncer.restore). "resync-volatile": none.
  */
 import type { NodeId } from "./rebalance-disk.js";
 
@@ -45,8 +51,14 @@ export class OwedResyncs {
   private readonly entries = new Map<number, Entry>();
   private readonly running = new Set<string>();
 
-  /** `keep`: entries survive a cluster change (resync.ts today); else forgotten (before). */
-  constructor(private readonly keep: boolean) {}
+  /**
+   * `keep`: entries survive a cluster change (resync.ts today); else forgotten (before).
+   * `durable`: the disk's owed syncs, loaded now and written through (Resyncer.restore); null:
+   * memory only.
+   */
+  constructor(private readonly keep: boolean, private readonly durable: Map<number, Set<NodeId>> | null = null) {
+    for (const [pid, targets] of durable ?? []) for (const to of targets) this.add(pid, to, false);
+  }
 
   /** Copies owed a resync (resync.ts `pending`). */
   get pending(): number {
@@ -66,9 +78,28 @@ export class OwedResyncs {
 
   /** Resyncer.noteFailed: a replica write of `pid` to `to` failed after it was stored here. */
   noteFailed(pid: number, to: NodeId): void {
+    this.add(pid, to, true);
+  }
+
+  private add(pid: number, to: NodeId, write: boolean): void {
     let e = this.entries.get(pid);
     if (e === undefined) this.entries.set(pid, (e = { pid, targets: new Map() }));
-    e.targets.set(to, (e.targets.get(to) ?? 0) + 1);
+    const failures = e.targets.get(to) ?? 0;
+    e.targets.set(to, failures + 1);
+    if (failures > 0 || !write || this.durable === null) return;
+    let owed = this.durable.get(pid);
+    if (owed === undefined) this.durable.set(pid, (owed = new Set()));
+    owed.add(to);
+  }
+
+  /** Resyncer.forget: `to` (every target if undefined) leaves the entry of `pid`, and the disk. */
+  private forget(e: Entry, to?: NodeId): void {
+    for (const t of to === undefined ? [...e.targets.keys()] : [to]) {
+      e.targets.delete(t);
+      const owed = this.durable?.get(e.pid);
+      if (owed?.delete(t) && owed.size === 0) this.durable!.delete(e.pid);
+    }
+    if (e.targets.size === 0) this.entries.delete(e.pid);
   }
 
   /**
@@ -95,12 +126,11 @@ export class OwedResyncs {
         if (this.keep) {
           const c = check(pid, to);
           if (c === "nothing-held") {
-            this.entries.delete(pid);
+            this.forget(e);
             break;
           }
           if (c === "target-gone") {
-            e.targets.delete(to);
-            if (e.targets.size === 0) this.entries.delete(pid);
+            this.forget(e, to);
             continue;
           }
         }
@@ -119,8 +149,7 @@ export class OwedResyncs {
    */
   finished(run: SyncRun, ok: boolean, ck: string | null): boolean {
     if (ok && (this.keep || ck === run.ck) && this.entries.get(run.pid) === run.entry && run.entry.targets.get(run.to) === run.failures) {
-      run.entry.targets.delete(run.to);
-      if (run.entry.targets.size === 0) this.entries.delete(run.pid);
+      this.forget(run.entry, run.to);
     }
     this.running.delete(run.id);
     return this.entries.size > 0;

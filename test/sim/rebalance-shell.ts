@@ -14,8 +14,9 @@
  *                missed a replica write is resynced, and if the cluster changes first its
  *                master's copy merges too while the resync goes on in the new cluster (resync.ts);
  *                a sync's records make the copy of a node that held nothing of the partition
- *                partial, as a replica write does (replicaRepair "resync"; the server before
- *                those fixes is "resync-as-is", then "resync-forget").
+ *                partial, as a replica write does; owed syncs survive a crash (replicaRepair
+ *                "resync"; the server before those fixes is "resync-as-is", then
+ *                "resync-forget", then "resync-volatile").
  *   Mutation     a rule broken on purpose, to show that the invariants notice (mutation checks).
  */
 
@@ -84,8 +85,21 @@ export interface ShellModel {
    * (the `diverged` mark only), and a sync clears its entry only if it completed in the cluster
    * of the failure. The mark repairs the acting master's copy, not a third copy in line that
    * missed the write (rebalance-known-bugs.test.ts, item 3, seed 468).
+   * "resync" also keeps the owed syncs across a crash (resync.ts with owed-syncs.ts today): each
+   * (p, target) is recorded on the node's disk with the failure that makes it owed (Disk.owed; the
+   * server writes it when it notes the failure, see resync.ts "Crash windows"), removed when it
+   * leaves, and a restarted process starts with the entries left there (Resyncer.restore), so
+   * its copies of them are marked `diverged` at its first cluster and the syncs go on there.
+   * "resync-volatile" = "resync" before that: the entries live in the process only and die with
+   * it; the restarted node's copy merges into the acting master, but a third copy in line that
+   * missed the write is never repaired (rebalance-known-bugs.test.ts, item 5, seed 265).
    */
-  readonly replicaRepair: "none" | "resync-as-is" | "resync-forget" | "resync";
+  readonly replicaRepair: "none" | "resync-as-is" | "resync-forget" | "resync-volatile" | "resync";
+}
+
+/** Owed syncs survive a cluster change (resync.ts since fix 3): "resync" and "resync-volatile". */
+export function keepsOwedSyncs(shell: ShellModel): boolean {
+  return shell.replicaRepair === "resync" || shell.replicaRepair === "resync-volatile";
 }
 
 export const SHELL_AS_IS: ShellModel = {

@@ -13,7 +13,9 @@
  * SIM_SHELL='{"interim":"last-ownership"}'. Bugs the model cannot route around (one in the core)
  * are kept in rebalance-known-bugs.test.ts (SIM_SEED=1987 here was one: fixed by resyncs).
  * Lost replica writes (SIM_REPLICA_LOSS) are repaired by resyncs, which go on across cluster
- * changes: a few seeds run with them, and the mutation checks include the shell without resyncs.
+ * changes and restarts: a few seeds run with them, and the mutation checks include the shell
+ * without resyncs (the shell with owed resyncs in memory only is checked on seed 265 in
+ * rebalance-known-bugs.test.ts: no seed of 1..300 but that one catches it).
  *
  *   SIM_SEED=123 SIM_VERBOSE=1 npx vitest run test/sim/rebalance.test.ts     replay one seed
  *   SIM_TRACE_PID=2560 ...                                    also trace every ownership of one partition
