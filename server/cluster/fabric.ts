@@ -9,9 +9,12 @@
  *
  * Many requests are in flight per connection; replies are matched by id, in any order. Frames
  * written in one event-loop turn go out in one socket write (corking), which matters for
- * replication throughput. One outgoing connection per peer, opened lazily, re-opened after an
- * error with a backoff; a request that cannot be sent fails at once with a retryable error
- * rather than waiting.
+ * replication throughput. Two outgoing connections per peer (channels, as Aerospike's fabric
+ * has): "ctrl" for everything a client or the cluster waits on (replica writes, proxies,
+ * holdings), "bulk" for migration data. A replica write queued behind megabytes of migration
+ * chunks in one TCP stream waited seconds (client timeouts while a node joined); on its own
+ * connection it is read at once. Each is opened lazily, re-opened after an error with a backoff;
+ * a request that cannot be sent fails at once with a retryable error rather than waiting.
  *
  * Bounds: frame size, requests in flight per peer, bytes queued per socket (back-pressure: a
  * request over the bound fails with `FabricBusyError`), request timeout, reconnect backoff.
@@ -22,6 +25,9 @@ import { ResultCode } from "../../client/protocol/result-code.js";
 import { KvError } from "../../client/protocol/errors.js";
 
 export const FabricKind = { REQUEST: 0, REPLY: 1, ERROR: 2, HELLO: 3 } as const;
+
+/** Which connection to a peer a request goes on (see the header). */
+export type FabricChannel = "ctrl" | "bulk";
 
 export interface FabricOptions {
   readonly nodeId: string;
@@ -145,6 +151,7 @@ class PeerLink {
   constructor(
     readonly peer: string,
     private readonly fabric: Fabric,
+    readonly channel: FabricChannel,
   ) {}
 
   request(type: string, payload: unknown, timeoutMs: number, oneWay = false): Promise<unknown> {
@@ -191,7 +198,7 @@ class PeerLink {
       for (const f of frames) this.onReply(f);
     });
     socket.on("error", (err: NodeJS.ErrnoException) => {
-      this.fabric.log.debug({ peer: this.peer, err: err.message }, "fabric link error");
+      this.fabric.log.debug({ peer: this.peer, channel: this.channel, err: err.message }, "fabric link error");
       if (err.code === "ECONNREFUSED") this.fabric.opts.onPeerUnreachable?.(this.peer);
     });
     socket.on("close", () => {
@@ -283,26 +290,29 @@ export class Fabric {
   }
 
   /** Sends a request to `peer` and resolves with its reply. */
-  request(peer: string, type: string, payload: unknown, timeoutMs = this.opts.requestTimeoutMs): Promise<unknown> {
+  request(peer: string, type: string, payload: unknown, timeoutMs = this.opts.requestTimeoutMs, channel: FabricChannel = "ctrl"): Promise<unknown> {
     if (this.closed) return Promise.reject(new FabricError("fabric is closed"));
-    return this.link(peer).request(type, payload, timeoutMs);
+    return this.link(peer, channel).request(type, payload, timeoutMs);
   }
 
   /** Fire-and-forget. */
   send(peer: string, type: string, payload: unknown): void {
     if (this.closed) return;
-    this.link(peer).request(type, payload, 0, true).catch(() => undefined);
+    this.link(peer, "ctrl").request(type, payload, 0, true).catch(() => undefined);
   }
 
   /** Opens the link to `peer` now (kept open, so its loss is noticed at once). */
   connect(peer: string): void {
-    if (!this.closed) this.link(peer).open();
+    if (!this.closed) this.link(peer, "ctrl").open();
   }
 
-  /** Drops the link to a peer that left the cluster. */
+  /** Drops the links to a peer that left the cluster. */
   forget(peer: string): void {
-    this.links.get(peer)?.close();
-    this.links.delete(peer);
+    for (const channel of ["ctrl", "bulk"] as const) {
+      const key = linkKey(peer, channel);
+      this.links.get(key)?.close();
+      this.links.delete(key);
+    }
   }
 
   async close(): Promise<void> {
@@ -313,11 +323,12 @@ export class Fabric {
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
   }
 
-  private link(peer: string): PeerLink {
-    let l = this.links.get(peer);
+  private link(peer: string, channel: FabricChannel): PeerLink {
+    const key = linkKey(peer, channel);
+    let l = this.links.get(key);
     if (!l) {
-      l = new PeerLink(peer, this);
-      this.links.set(peer, l);
+      l = new PeerLink(peer, this, channel);
+      this.links.set(key, l);
     }
     return l;
   }
@@ -374,6 +385,10 @@ export class Fabric {
       result.then((v) => reply(FabricKind.REPLY, v ?? null), (err) => reply(FabricKind.ERROR, errorBody(err)));
     } else reply(FabricKind.REPLY, result ?? null);
   }
+}
+
+function linkKey(peer: string, channel: FabricChannel): string {
+  return channel === "ctrl" ? peer : `${peer}\0${channel}`;
 }
 
 function errorBody(err: unknown): { code: number; message: string } {

@@ -677,7 +677,7 @@ export class Rebalancer {
       for (let attempt = 1; ; attempt++) {
         if (ck !== this.clusterKey || this.closed) throw new KvError(ResultCode.CLUSTER_KEY_MISMATCH, "cluster changed during the move");
         try {
-          await this.fabric.request(move.to, RebalanceRequest.CHUNK, payload, 30_000);
+          await this.fabric.request(move.to, RebalanceRequest.CHUNK, payload, 30_000, "bulk");
           break;
         } catch (err) {
           if (attempt >= CHUNK_ATTEMPTS || !(err instanceof KvError) || !isRetryableResult(err.code)) throw err;
@@ -720,7 +720,7 @@ export class Rebalancer {
     // writes since its announcement), the records merge by version as always.
     const theirs = this.ns.get(ns.name)?.announced.get(move.to);
     if (theirs && !hasPartition(theirs.full, move.pid) && !hasPartition(theirs.partial, move.pid)) return undefined;
-    const probe = (await this.fabric.request(move.to, RebalanceRequest.DELTA_PROBE, { ck, ns: ns.name, pid: move.pid, kind: move.kind }, 30_000)) as
+    const probe = (await this.fabric.request(move.to, RebalanceRequest.DELTA_PROBE, { ck, ns: ns.name, pid: move.pid, kind: move.kind }, 30_000, "bulk")) as
       { n?: unknown; nb?: unknown; h?: unknown };
     if (typeof probe?.n !== "number" || probe.n === 0) return undefined;
     const nb = probe.nb as number;
@@ -730,7 +730,7 @@ export class Rebalancer {
     for (const e of ns.store.partitionEncoded(move.pid)) mine.add(e.digest, e);
     const differing = mine.differing(theirSums);
     if (differing.length === 0) return probe.n;
-    const summary = (await this.fabric.request(move.to, RebalanceRequest.DELTA_SUMMARY, { ck, ns: ns.name, pid: move.pid, nb, b: differing }, 30_000)) as
+    const summary = (await this.fabric.request(move.to, RebalanceRequest.DELTA_SUMMARY, { ck, ns: ns.name, pid: move.pid, nb, b: differing }, 30_000, "bulk")) as
       { v?: unknown; overflow?: unknown };
     const versions = summary?.v instanceof Uint8Array ? summary.v : new Uint8Array(0);
     this.countDeltaBytes(versions.byteLength + differing.length * 2);
