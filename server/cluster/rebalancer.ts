@@ -31,6 +31,7 @@ import type { ClusterState } from "./cluster-state.js";
 import type { Fabric } from "./fabric.js";
 import { CHUNK_BYTES_MAX, CHUNK_RECORDS_MAX, chunkEntryBytes, encodeChunk, parseChunk } from "./migration-chunk.js";
 import { Resyncer } from "./resync.js";
+import { Turns } from "../service/turns.js";
 import { Roster } from "./roster.js";
 
 export const RebalanceRequest = {
@@ -668,6 +669,7 @@ export class Rebalancer {
    */
   private async stream(nsName: string, move: StreamMove, ck: string): Promise<void> {
     const ns = this.namespaces.get(nsName)!;
+    await this.turns.next();
     const delta = await this.deltaOf(ns, move, ck);
     let entries: EncodedEntry[] = [];
     let bytes = 0;
@@ -690,7 +692,7 @@ export class Rebalancer {
       first = false;
       entries = [];
       bytes = 0;
-      await new Promise((r) => setImmediate(r)); // let heartbeats and clients through
+      await this.turns.next(); // heartbeats and clients get through between any two chunk reads
     };
     if (typeof delta === "number") {
       // The copies are equal: nothing to read or send but the last (empty) chunk.
@@ -708,6 +710,9 @@ export class Rebalancer {
     }
     await send(true);
   }
+
+  /** Streams read their chunks one per event-loop turn (turns.ts). */
+  private readonly turns = new Turns();
 
   /**
    * Asks the target what it holds of the partition: undefined when it holds nothing (send all),

@@ -1,0 +1,49 @@
+/**
+ * Goal: `Turns` lets waiters through in order, one per event-loop turn, with socket I/O handled
+ * between them (unlike immediates queued in one turn, which run back to back).
+ */
+import net from "node:net";
+import { describe, expect, it } from "vitest";
+import { Turns } from "../../server/service/turns.js";
+
+describe("Turns", () => {
+  it("lets waiters through in order, with socket reads between them", async () => {
+    const events: string[] = [];
+    const server = net.createServer((s) => s.on("data", () => events.push("io")));
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+    const client = net.connect((server.address() as net.AddressInfo).port, "127.0.0.1");
+    await new Promise<void>((r) => client.once("connect", r));
+    await new Promise((r) => setTimeout(r, 20)); // the server has accepted
+    try {
+      const turns = new Turns();
+      const waiters = [1, 2, 3, 4, 5, 6].map((i) => turns.next().then(() => {
+        events.push(`turn ${i}`);
+        if (i === 1) client.write("x"); // arrives while the other five wait
+      }));
+      expect(turns.pending).toBe(6);
+      await Promise.all(waiters);
+      expect(turns.pending).toBe(0);
+      expect(events.filter((e) => e !== "io")).toEqual(["turn 1", "turn 2", "turn 3", "turn 4", "turn 5", "turn 6"]);
+      // The read of "x" came in between (the same waiters on plain immediates all run first).
+      expect(events.indexOf("io")).toBeGreaterThan(events.indexOf("turn 1"));
+      expect(events.indexOf("io")).toBeLessThan(events.indexOf("turn 6"));
+    } finally {
+      client.destroy();
+      await new Promise((r) => server.close(r));
+    }
+  });
+
+  it("lets later callers through after the ones before them, also when they join midway", async () => {
+    const turns = new Turns();
+    const order: number[] = [];
+    await Promise.all([
+      turns.next().then(async () => {
+        order.push(1);
+        await turns.next();
+        order.push(3);
+      }),
+      turns.next().then(() => order.push(2)),
+    ]);
+    expect(order).toEqual([1, 2, 3]);
+  });
+});
