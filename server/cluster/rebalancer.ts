@@ -110,6 +110,8 @@ const INTAKE_IDLE_MS = 35_000;
 
 /** Records removed per LMDB batch when a partition copy is dropped. */
 const DROP_BATCH_RECORDS = 1024;
+/** Partitions removed per LMDB commit while dropping (a partition holds ~250 records at 1M). */
+const DROP_PARTITIONS_PER_COMMIT = 4;
 
 /** A rebalance ends once this node has had no move to make for this long. */
 const REBALANCE_QUIET_MS = 2000;
@@ -480,8 +482,8 @@ export class Rebalancer {
   /**
    * Lets go of copies the ownership says may go: first the holdings (announced at once, so the
    * masters stop sending replica writes and nobody counts on this copy), then the records. Replica
-   * writes are refused while the records go, incoming moves deferred; each record is removed only
-   * if it is still the version seen when the drop began.
+   * writes are refused while the records go, incoming moves deferred, so the records go by key,
+   * whatever their version.
    */
   private async drop(nsName: string, pids: number[]): Promise<void> {
     const ns = this.namespaces.get(nsName)!;
@@ -489,21 +491,17 @@ export class Rebalancer {
     this.stats.partitionsDropped += pids.length;
     this.change(nsName, { kind: "dropped", pids });
     try {
-      await ns.store.flushed();
-      // Removals go in batches (one LMDB transaction each, not one per record), the loop
-      // yielding between them. Nothing writes here meanwhile but a write already queued, which
-      // the version check keeps.
-      let batch: EncodedEntry[] = [];
-      for (const pid of pids) {
-        for (const e of ns.store.partitionEncoded(pid)) {
-          batch.push(e);
-          if (batch.length >= DROP_BATCH_RECORDS) {
-            await ns.store.removeIfUnchanged(batch);
-            batch = [];
-          }
-        }
+      // Removals go in transactions of at most DROP_BATCH_RECORDS records per partition, a few
+      // partitions per commit, the loop yielding between them. Nothing writes here meanwhile;
+      // a write queued before is committed first (every removal transaction follows it).
+      const pending = [...pids];
+      while (pending.length > 0) {
+        const group = pending.splice(0, DROP_PARTITIONS_PER_COMMIT);
+        const removed = await Promise.all(group.map((pid) => ns.store.removePartition(pid, DROP_BATCH_RECORDS)));
+        group.forEach((pid, i) => {
+          if (removed[i] === DROP_BATCH_RECORDS) pending.push(pid);
+        });
       }
-      if (batch.length > 0) await ns.store.removeIfUnchanged(batch);
     } finally {
       // By now the ownership reflects the drop (it was announced first): no replica write comes.
       for (const pid of pids) this.dropping.delete(`${nsName}/${pid}`);

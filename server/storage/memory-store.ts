@@ -175,6 +175,18 @@ export class MemoryStore implements RecordStore {
     return Promise.resolve(removed);
   }
 
+  removePartition(pid: number, limit: number): Promise<number> {
+    assert(Number.isInteger(pid) && pid >= 0 && pid < PARTITION_COUNT, `partition id out of range: ${pid}`);
+    assert(Number.isInteger(limit) && limit >= 1, `limit must be a positive integer, got ${limit}`);
+    const slots = this.partitions[pid];
+    if (slots === undefined) return Promise.resolve(0);
+    const removed = Math.min(limit, slots.length);
+    slots.splice(0, removed);
+    this.size -= removed;
+    if (slots.length === 0) this.partitions[pid] = undefined;
+    return Promise.resolve(removed);
+  }
+
   /**
    * Examines at most `limit × SWEEP_SCAN_FACTOR` records from where the previous call stopped
    * (wrapping at the end, at most one full cycle) and removes up to `limit` expired ones.

@@ -119,6 +119,13 @@ export interface RecordStore {
    * time), in one write transaction; resolves with how many it removed, once durable.
    */
   removeIfUnchanged(versions: readonly VersionedDigest[]): Promise<number>;
+  /**
+   * Removes up to `limit` records of partition `pid`, whatever their version, in one write
+   * transaction (after every write issued before it); resolves with how many it removed, once
+   * durable. For a drop: the caller makes sure nothing writes the partition meanwhile. A call
+   * that removes fewer than `limit` leaves the partition empty and no longer in `partitionsHeld`.
+   */
+  removePartition(pid: number, limit: number): Promise<number>;
   /** Removes up to `limit` records expired at `nowMs`; resolves with how many it removed. */
   sweepExpired(nowMs: number, limit: number): Promise<number>;
   /** Resolves when every write issued so far is durable. */

@@ -271,6 +271,22 @@ function recordStoreContract(name: string, makeStore: () => Promise<Fixture>): v
       expect(await store.removeIfUnchanged([])).toBe(0);
     });
 
+    it("removePartition removes one partition's records in batches, any version, and leaves it unheld", async () => {
+      for (let n = 1; n <= 5; n++) await store.put(digestIn(6, n), rec({ generation: n }));
+      await store.put(digestIn(7, 1), rec());
+      const queued = store.put(digestIn(6, 9), rec()); // issued before: removed too
+      expect(await store.removePartition(6, 4)).toBe(4);
+      expect(store.partitionsHeld()[6]).toBe(1);
+      expect(await store.removePartition(6, 4)).toBe(2);
+      await queued;
+      expect([...store.partitionEncoded(6)]).toEqual([]);
+      expect(store.partitionsHeld()[6]).toBe(0);
+      expect(await store.removePartition(6, 4)).toBe(0);
+      expect(store.get(digestIn(7, 1), NOW_MS)).toBeDefined();
+      expect(store.partitionsHeld()[7]).toBe(1);
+      expect(store.count()).toBe(1);
+    });
+
     it("flushed() resolves after every issued write is durable", async () => {
       const writes = [store.put(digestIn(1), rec()), store.put(digestIn(2), rec())];
       await store.flushed();
