@@ -268,6 +268,10 @@ describe("computeOwnership: properties", () => {
         const outside = map.nodes.some((x) => own.holdsData(pid, x) && !succession.includes(x));
         check(own.settled(pid) === (complete && !own.merging(pid) && !outside), `settled(${pid})`);
       }
+      for (const id of map.nodes) {
+        const expected = Array.from({ length: PARTITION_COUNT }, (_, pid) => pid).filter((pid) => own.dropSafe(pid, id));
+        check(own.partitionsToDrop(id).join() === expected.join(), `partitionsToDrop(${id}) is every dropSafe pid`);
+      }
     }), { numRuns: 50 });
   });
 
