@@ -377,9 +377,22 @@ interface Outcome {
   failedAttempts: string[];
 }
 
+/** One command that failed for good: when, which partition, and each attempt's node and end. */
+interface FailedCommand {
+  /** ms since the bench started (performance.now()). */
+  startMs: number;
+  op: "read" | "write";
+  pid: number;
+  attempts: Array<{ node: string; endMs: number; kind: string }>;
+}
+/** The failed commands kept for the report (the first ones; the count is in the windows). */
+const FAILED_KEPT_MAX = 200;
+
 class Driver {
   /** Node id of the joining node once it is up: server answers are tagged "@new node" / "@old node". */
   newNodeId: string | undefined;
+  /** The first FAILED_KEPT_MAX commands that failed for good, attempt by attempt. */
+  readonly failedCommands: FailedCommand[] = [];
   private readonly readPolicy: ReadPolicy;
   private readonly writePolicy: WritePolicy;
 
@@ -405,6 +418,8 @@ class Driver {
 
   private async run(key: Key, isWrite: boolean, msg: AsMessage, policy: ReadPolicy | WritePolicy, parse: (reply: AsMessage, node: string) => unknown): Promise<Outcome> {
     const failed: string[] = [];
+    const attempts: FailedCommand["attempts"] = [];
+    const startMs = performance.now();
     const cluster = this.cluster;
     let answeredBy: string | undefined;
     const router: Router = {
@@ -417,8 +432,12 @@ class Driver {
         }
         return {
           name: pool.name,
-          request: (frame, type, w, timeoutMs) => pool.request(frame, type, w, timeoutMs).catch((err: unknown) => {
+          request: (frame, type, w, timeoutMs) => pool.request(frame, type, w, timeoutMs).then((reply) => {
+            attempts.push({ node: pool.name, endMs: performance.now(), kind: "reply" });
+            return reply;
+          }, (err: unknown) => {
             failed.push(kindOf(err));
+            attempts.push({ node: pool.name, endMs: performance.now(), kind: kindOf(err) });
             throw err;
           }),
         };
@@ -442,6 +461,7 @@ class Driver {
     } catch (err) {
       // A result code from a node (not a client-side failure): say which side of the join answered.
       const where = answeredBy === undefined || this.newNodeId === undefined ? "" : answeredBy === this.newNodeId ? " @new node" : " @old node";
+      if (this.failedCommands.length < FAILED_KEPT_MAX) this.failedCommands.push({ startMs, op: isWrite ? "write" : "read", pid: key.partitionId, attempts });
       return { error: `${kindOf(err)}${where}`, failedAttempts: failed };
     }
   }
@@ -808,6 +828,18 @@ async function main(): Promise<void> {
     console.log(`  bench event-loop delay p99/max: before ${loopBefore.p99Ms}/${loopBefore.maxMs} ms, during ${loopDuring.p99Ms}/${loopDuring.maxMs} ms; machine load average at the end of before ${loadBefore}, of during ${loadDuring} (${os.cpus().length} CPUs)`);
     console.log(`errors: before ${before.errorCount} (${kinds(before.errors)}); during ${during.errorCount} (${kinds(during.errors)})`);
     console.log(`succeeded on retry (not errors): before ${before.recoveredCount} (${kinds(before.recovered)}); during ${during.recoveredCount} (${kinds(during.recovered)})`);
+    if (driver.failedCommands.length > 0) {
+      // Where and when commands failed for good: which node each attempt went to, relative to the
+      // new node's spawn (epoch ms too, to find the moment in the node logs).
+      const label = (id: string) => { const i = nodes.findIndex((n) => n.ready.nodeId === id); return i < 0 ? id : `node ${i}`; };
+      const epoch = (t: number) => Math.round(performance.timeOrigin + t);
+      const byNode = new Map<string, number>();
+      for (const f of driver.failedCommands) for (const a of f.attempts) bump(byNode, `${label(a.node)} ${a.kind}`);
+      console.log(`failed commands (first ${driver.failedCommands.length}), attempts by node: ${kinds(byNode)}`);
+      for (const f of driver.failedCommands.slice(0, 12)) {
+        console.log(`  t${f.startMs >= spawnAt ? "+" : ""}${fmt((f.startMs - spawnAt) / 1000, 3)}s (epoch ${epoch(f.startMs)}) ${f.op} p${f.pid}: ${f.attempts.map((a) => `${label(a.node)} ${a.kind} at +${fmt(a.endMs - f.startMs, 0)} ms`).join(", ")}`);
+      }
+    }
     console.log("");
     console.log("node statistics at settle (migrate_* / event_loop_*; Δ = during the rebalance):");
     const keys = [...new Set(end.flatMap(migrateKeys))].sort();
@@ -855,6 +887,10 @@ async function main(): Promise<void> {
       },
       client: { before: before.summary(), during: during.summary(), benchEventLoop: { before: loopBefore, during: loopDuring }, loadAverage: { before: loadBefore, during: loadDuring } },
       targets: { mbps: { target: TARGET.mbps, value: round(mbps, 2), result: checks.mbps }, readP99Ms: { target: TARGET.p99Ms, value: round(p99r, 3), result: checks.readP99 }, writeP99Ms: { target: TARGET.p99Ms, value: round(p99w, 3), result: checks.writeP99 }, errors: { target: TARGET.errors, value: errorsTotal, result: checks.errors }, settled: checks.settled },
+      failedCommands: driver.failedCommands.slice(0, 20).map((f) => ({
+        sinceSpawnMs: round(f.startMs - spawnAt, 0), op: f.op, pid: f.pid,
+        attempts: f.attempts.map((a) => ({ node: nodes.findIndex((n) => n.ready.nodeId === a.node), afterMs: round(a.endMs - f.startMs, 0), kind: a.kind })),
+      })),
       nodeLogs: logs.map((l) => ({ node: l.node, lines: l.lines, byLevel: l.byLevel, clustersInstalled: l.clustersInstalled, peersLost: l.peersLost, problems: l.problems.map((p) => ({ level: p.level, msg: p.msg, count: p.count })) })),
     }));
   } catch (err) {
