@@ -31,6 +31,7 @@ import type { ClusterState } from "./cluster-state.js";
 import type { Fabric } from "./fabric.js";
 import { CHUNK_BYTES_MAX, CHUNK_RECORDS_MAX, chunkEntryBytes, encodeChunk, parseChunk } from "./migration-chunk.js";
 import { Resyncer } from "./resync.js";
+import { Gate } from "../service/gate.js";
 import { Turns } from "../service/turns.js";
 import { Roster } from "./roster.js";
 
@@ -108,6 +109,9 @@ export class MigrationStats {
 
 /** An incoming move with no message for this long no longer counts against the intake bound. */
 const INTAKE_IDLE_MS = 35_000;
+
+/** Migration chunks stored at once on a receiver (the others wait: gate.ts). */
+const CHUNK_STORES_MAX = 4;
 
 /** Records removed per LMDB batch when a partition copy is dropped. */
 const DROP_BATCH_RECORDS = 1024;
@@ -710,6 +714,8 @@ export class Rebalancer {
     await send(true);
   }
 
+  /** Chunks being stored here (CHUNK_STORES_MAX). */
+  private readonly chunkStores = new Gate(CHUNK_STORES_MAX);
   /** Streams read their chunks one per event-loop turn (turns.ts). */
   private readonly turns = new Turns();
 
@@ -813,10 +819,16 @@ export class Rebalancer {
     // they would sit outside every holding and never be dropped).
     if (sync && records.length > 0 && !this.noteReplicaData(ns.name, pid)) return true;
     if (records.length > 0) {
-      // The chunk is applied in one LMDB write transaction, holding its keys' locks (a client or
-      // replica write to one of them orders wholly before or after it); acked when durable.
-      const keys = records.map((r) => lockKey(ns.name, r.digest));
-      const stored = await this.tx.locks.runAll(keys, () => ns.store.putIfNewer(records));
+      // At most CHUNK_STORES_MAX chunks are stored at once; the rest wait here, outside LMDB's
+      // write queue (gate.ts): what is queued commits as one batch, and a replica write queued
+      // behind dozens of chunks waited for all of them. The chunk is applied in one LMDB write
+      // transaction, holding its keys' locks (a client or replica write to one of them orders
+      // wholly before or after it); acked when durable.
+      const stored = await this.chunkStores.run(() => {
+        if (this.dropping.has(`${ns.name}/${pid}`)) throw new KvError(ResultCode.DEVICE_OVERLOAD, "partition copy being dropped here; try later");
+        const keys = records.map((r) => lockKey(ns.name, r.digest));
+        return this.tx.locks.runAll(keys, () => ns.store.putIfNewer(records));
+      });
       this.stats.recordsIn += records.length;
       for (const r of records) this.stats.bytesIn += chunkEntryBytes(r);
       // The acting master applies merged records like writes: the other copies get them too. So
