@@ -4,7 +4,7 @@
  * what it costs the clients, and how much data moved against the minimum.
  *
  *   npm run bench:rebalance -- [--records 1000000] [--size 100] [--nodes 3] [--rf 2]
- *       [--workers 64] [--read-percent 90] [--load-concurrency 256] [--warmup-seconds 2]
+ *       [--workers 64] [--rate 0] [--read-percent 90] [--load-concurrency 256] [--warmup-seconds 2]
  *       [--seconds-before 10] [--rebalance-timeout 600] [--stable-ms 2000]
  *       [--timeout-ms 1000] [--socket-timeout-ms 300] [--retries 2] [--conns N] [--in-flight N]
  *       [--storage lmdb|memory] [--log-level info] [--keep-logs DIR] [--node-config JSON]
@@ -13,8 +13,9 @@
  *   1. start `nodes` nodes (every port 0, data dirs under one temp dir, removed at the end), the
  *      first unseeded, the others seeded with it; wait for one settled cluster;
  *   2. load `records` records of `size` bytes (`load-concurrency` puts in flight);
- *   3. closed-loop load, `workers` workers, `read-percent` gets and the rest puts over uniformly
- *      random keys: `warmup-seconds` unmeasured, then the "before" window (`seconds-before`);
+ *   3. closed-loop load, `workers` workers (or open loop at `rate` commands per second),
+ *      `read-percent` gets and the rest puts over uniformly random keys: `warmup-seconds`
+ *      unmeasured, then the "before" window (`seconds-before`);
  *   4. start one more node seeded with all the others and wait until every node reports
  *      cluster-size N+1, one cluster key, migrate_partitions_remaining=0 and
  *      migrate_partitions_in_progress=0 with unchanged partition-generations for `stable-ms`
@@ -53,6 +54,7 @@ const { values: args } = parseArgs({
     nodes: { type: "string", default: "3" },
     rf: { type: "string", default: "2" },
     workers: { type: "string", default: "64" },
+    rate: { type: "string", default: "0" },
     "read-percent": { type: "string", default: "90" },
     "load-concurrency": { type: "string", default: "256" },
     "warmup-seconds": { type: "string", default: "2" },
@@ -83,6 +85,10 @@ const SIZE = num("size", 0, 1_000_000);
 const NODES = num("nodes", 1, 32);
 const RF = num("rf", 1, 8);
 const WORKERS = num("workers", 0, 10_000);
+/** Open-loop load: commands started per second whatever the answers (0: the closed loop of WORKERS). */
+const RATE = num("rate", 0, 1_000_000);
+/** Open loop: commands in flight at most; one due beyond it is counted as an error, not sent. */
+const RATE_IN_FLIGHT_MAX = 4096;
 const READ_PERCENT = num("read-percent", 0, 100);
 const LOAD_CONCURRENCY = num("load-concurrency", 1, 10_000);
 const WARMUP_S = num("warmup-seconds", 0);
@@ -521,33 +527,70 @@ async function load(driver: Driver): Promise<{ w: Window; missing: number }> {
   return { w, missing };
 }
 
-/** The closed-loop mixed load; `window` decides where each command's figures go. */
+/**
+ * The mixed load; `window` decides where each command's figures go. Closed loop (`--workers`:
+ * each worker awaits its command, so the load follows what the cluster can do, and saturates
+ * it), or open loop (`--rate`: commands start on a fixed schedule whatever the answers, latency
+ * measured from the scheduled start, so a stall shows in full rather than slowing the load).
+ */
 class MixedLoad {
   current: Window | undefined;
   interval = new Window("interval");
   private stopped = false;
   private readonly done: Promise<void>;
+  private inFlight = 0;
 
-  constructor(driver: Driver, hardDeadlineMs: number) {
-    this.done = Promise.all(Array.from({ length: WORKERS }, async () => {
-      while (!this.stopped && !interrupted && performance.now() < hardDeadlineMs) {
-        const isRead = Math.random() * 100 < READ_PERCENT;
-        const i = Math.floor(Math.random() * RECORDS);
-        const w = this.current;
-        const iv = this.interval;
+  constructor(private readonly driver: Driver, hardDeadlineMs: number) {
+    const running = () => !this.stopped && !interrupted && performance.now() < hardDeadlineMs;
+    if (RATE > 0) {
+      this.done = (async () => {
         const t0 = performance.now();
-        const o = await (isRead ? driver.get(i) : driver.put(i));
-        const ms = performance.now() - t0;
-        const what = isRead ? "read" : "write";
-        for (const x of w ? [w, iv] : [iv]) {
-          if (o.error) bump(x.errors, `${what} ${o.error}`);
-          else {
-            (isRead ? x.read : x.write).record(ms);
-            if (o.failedAttempts.length > 0) bump(x.recovered, `${what} ${o.failedAttempts[0]}`);
+        let started = 0;
+        const pending = new Set<Promise<void>>();
+        while (running()) {
+          const due = Math.floor(((performance.now() - t0) / 1000) * RATE);
+          for (; started < due; started++) {
+            const at = t0 + (started / RATE) * 1000;
+            if (this.inFlight >= RATE_IN_FLIGHT_MAX) {
+              this.note(Math.random() * 100 < READ_PERCENT, { error: "bench: in-flight cap", failedAttempts: [] }, 0);
+              continue;
+            }
+            const p = this.one(at).finally(() => pending.delete(p));
+            pending.add(p);
           }
+          await sleep(1);
         }
-      }
+        await Promise.all(pending);
+      })();
+      return;
+    }
+    this.done = Promise.all(Array.from({ length: WORKERS }, async () => {
+      while (running()) await this.one(performance.now());
     })).then(() => undefined);
+  }
+
+  /** One command, its latency counted from `startMs` (its scheduled start). */
+  private async one(startMs: number): Promise<void> {
+    const isRead = Math.random() * 100 < READ_PERCENT;
+    const i = Math.floor(Math.random() * RECORDS);
+    this.inFlight++;
+    try {
+      const o = await (isRead ? this.driver.get(i) : this.driver.put(i));
+      this.note(isRead, o, performance.now() - startMs);
+    } finally {
+      this.inFlight--;
+    }
+  }
+
+  private note(isRead: boolean, o: Outcome, ms: number): void {
+    const what = isRead ? "read" : "write";
+    for (const x of this.current ? [this.current, this.interval] : [this.interval]) {
+      if (o.error) bump(x.errors, `${what} ${o.error}`);
+      else {
+        (isRead ? x.read : x.write).record(ms);
+        if (o.failedAttempts.length > 0) bump(x.recovered, `${what} ${o.failedAttempts[0]}`);
+      }
+    }
   }
 
   /** Ends the current window and starts `next` (undefined: stop recording). */
@@ -668,7 +711,7 @@ async function main(): Promise<void> {
     const perRecord = chunkEntryBytes({ value: encodeRecord({ generation: 1, lastUpdateMs: Date.now(), voidTime: 0, setName: SET, bins: [{ name: "v", type: ParticleType.BLOB, data: VALUE }] }) });
     console.log(`rebalance bench: ${NODES} nodes + 1, RF ${RF}, ${RECORDS.toLocaleString("en-US")} records × ${SIZE} B (${perRecord} B each in migration chunks), storage ${STORAGE}`);
     console.log(`server: ${version || "?"}, running from a copy of dist/${args["node-config"] ? `; node config ${args["node-config"]}` : ""}`);
-    console.log(`load: ${WORKERS} workers, ${READ_PERCENT}% reads, timeout ${args["timeout-ms"]} ms total / ${args["socket-timeout-ms"]} ms per attempt, ${args.retries} retries; ${os.cpus().length} CPUs, load average ${loadavg()}; temp dir ${root}`);
+    console.log(`load: ${RATE > 0 ? `open loop at ${RATE} commands/s` : `${WORKERS} workers`}, ${READ_PERCENT}% reads, timeout ${args["timeout-ms"]} ms total / ${args["socket-timeout-ms"]} ms per attempt, ${args.retries} retries; ${os.cpus().length} CPUs, load average ${loadavg()}; temp dir ${root}`);
 
     // 1. cluster
     let t = performance.now();
@@ -876,7 +919,7 @@ async function main(): Promise<void> {
 
     console.log(JSON.stringify({
       bench: "rebalance",
-      config: { source: version, nodeConfig: NODE_CONFIG, nodes: NODES, rf: RF, records: RECORDS, size: SIZE, recordBytes: perRecord, storage: STORAGE, workers: WORKERS, readPercent: READ_PERCENT, secondsBefore: BEFORE_S, timeoutMs: num("timeout-ms", 0), socketTimeoutMs: num("socket-timeout-ms", 0), retries: num("retries", 0), cpus: os.cpus().length },
+      config: { source: version, nodeConfig: NODE_CONFIG, nodes: NODES, rf: RF, records: RECORDS, size: SIZE, recordBytes: perRecord, storage: STORAGE, workers: WORKERS, rate: RATE, readPercent: READ_PERCENT, secondsBefore: BEFORE_S, timeoutMs: num("timeout-ms", 0), socketTimeoutMs: num("socket-timeout-ms", 0), retries: num("retries", 0), cpus: os.cpus().length },
       load: { seconds: round(loaded.seconds, 2), recordsPerSec: round(RECORDS / loaded.seconds, 0), putP50Ms: round(loaded.write.quantile(0.5), 3), putP99Ms: round(loaded.write.quantile(0.99), 3), failedAttempts: loaded.errorCount, failedKinds: Object.fromEntries(loaded.errors), recoveredOnRetry: loaded.recoveredCount, missingKeys: missing },
       rebalance: {
         settled: done !== undefined, seconds: round(rebalanceS, 3), spawnToReadyMs: round(readyAt - spawnAt, 0), bytesIntoNewNode: bytesIn, recordsIntoNewNode: stat(end[NODES], "migrate_records_received"),
