@@ -484,7 +484,7 @@ export class Rebalancer {
     this.cluster.setOwnership(nsName, own);
     // A copy still owed to another (resync.ts) stays until the sync is done.
     const drops = own.partitionsToDrop(this.selfId).filter((pid) => !this.dropping.has(`${nsName}/${pid}`) && !this.resync.owes(nsName, pid));
-    if (drops.length > 0) void this.drop(nsName, drops);
+    if (drops.length > 0) this.drop(nsName, drops).catch((err) => this.log.warn({ err: (err as Error).message }, "dropping partition copies failed"));
     const plan = planMigrations(own, map, st.announced, this.selfId)
       .map((m) => ({ ...m, key: `${nsName}/${moveKey(m)}` }))
       .filter((m) => !this.completed.has(m.key));
@@ -515,7 +515,7 @@ export class Rebalancer {
       // partitions per commit, the loop yielding between them. Nothing writes here meanwhile;
       // a write queued before is committed first (every removal transaction follows it).
       const pending = [...pids];
-      while (pending.length > 0) {
+      while (pending.length > 0 && !this.closed) {
         const group = pending.splice(0, DROP_PARTITIONS_PER_COMMIT);
         const removed = await Promise.all(group.map((pid) => ns.store.removePartition(pid, DROP_BATCH_RECORDS)));
         group.forEach((pid, i) => {
@@ -523,7 +523,8 @@ export class Rebalancer {
         });
       }
     } finally {
-      // By now the ownership reflects the drop (it was announced first): no replica write comes.
+      // Replica writes from a master that has not yet seen the drop announced may still come; a
+      // write target accepts them (noteReplicaData: a partial copy again, dropped again later).
       for (const pid of pids) this.dropping.delete(`${nsName}/${pid}`);
       this.recompute(nsName);
     }
@@ -840,10 +841,23 @@ export class Rebalancer {
       // transaction, holding its keys' locks (a client or replica write to one of them orders
       // wholly before or after it); acked when durable.
       const stored = await this.chunkStores.run(() => {
-        if (this.dropping.has(`${ns.name}/${pid}`)) throw new KvError(ResultCode.DEVICE_OVERLOAD, "partition copy being dropped here; try later");
         const keys = records.map((r) => lockKey(ns.name, r.digest));
-        return this.tx.locks.runAll(keys, () => ns.store.putIfNewer(records));
+        return this.tx.locks.runAll(keys, () => {
+          // Checked again here, right before the store is issued, since the chunk may have
+          // waited: a cluster change (its holdings may have let this copy go as empty) or a drop
+          // meanwhile would leave the records outside every holding. Once issued, a later drop
+          // or flush orders after them.
+          if (p.ck !== this.clusterKey) throw new KvError(ResultCode.CLUSTER_KEY_MISMATCH, "cluster changed while the chunk waited");
+          // A sync is moot (acked, not stored) where this copy is no longer kept, as above.
+          if (sync && !this.noteReplicaData(ns.name, pid)) return null;
+          if (this.dropping.has(`${ns.name}/${pid}`)) throw new KvError(ResultCode.DEVICE_OVERLOAD, "partition copy being dropped here; try later");
+          if (!hasPartition(st.self.full, pid) && !hasPartition(st.self.partial, pid)) {
+            throw new KvError(ResultCode.DEVICE_OVERLOAD, "partition copy no longer held here; try later");
+          }
+          return ns.store.putIfNewer(records);
+        });
       });
+      if (stored === null) return true;
       this.stats.recordsIn += records.length;
       for (const r of records) this.stats.bytesIn += chunkEntryBytes(r);
       // The acting master applies merged records like writes: the other copies get them too. So

@@ -24,10 +24,14 @@ export async function applyReplicaWrite(payload: unknown, ctx: TransactionContex
   if (digest.length !== DIGEST_BYTES) throw new KvError(ResultCode.PARAMETER, "replica write with a bad digest");
   const record = normaliseRecord(p!.r);
   ctx.stats.replicaWrites++;
-  // Not wanted here (this node is letting its copy of the partition go): acknowledged, not stored.
-  if (ctx.onReplicaData?.(ns.name, partitionId(digest)) === false) return true;
   // Stored only if it supersedes the local copy (RecordStore.putIfNewer, as migration chunks are).
-  const stored = await ctx.locks.run(lockKey(ns.name, digest), () => ns.store.putIfNewer([{ digest, value: encodeRecord(record), record }]));
+  // Not wanted here (this node is letting its copy of the partition go): acknowledged, not
+  // stored. Asked under the key's lock, right before the store is issued: a drop that began
+  // while the write waited for the lock would leave it outside every holding.
+  const stored = await ctx.locks.run(lockKey(ns.name, digest), () => {
+    if (ctx.onReplicaData?.(ns.name, partitionId(digest)) === false) return [true];
+    return ns.store.putIfNewer([{ digest, value: encodeRecord(record), record }]);
+  });
   return stored[0]!;
 }
 
