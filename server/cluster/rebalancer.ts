@@ -752,6 +752,8 @@ export class Rebalancer {
     const nb = probe.nb as number;
     const theirSums = probe.h instanceof Uint8Array ? probe.h : new Uint8Array(0);
     this.countDeltaBytes(theirSums.byteLength);
+    // Replies of many moves arrive in one read: the partition scans take turns (turns.ts).
+    await this.turns.next();
     const mine = new BucketSums(nb);
     for (const e of ns.store.partitionEncoded(move.pid)) mine.add(e.digest, e);
     const differing = mine.differing(theirSums);
@@ -760,6 +762,7 @@ export class Rebalancer {
       { v?: unknown; overflow?: unknown };
     const versions = summary?.v instanceof Uint8Array ? summary.v : new Uint8Array(0);
     this.countDeltaBytes(versions.byteLength + differing.length * 2);
+    await this.turns.next();
     return deltaFilter(nb, differing, summary?.overflow === true ? new Map() : decodeVersions(versions));
   }
 

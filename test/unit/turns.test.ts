@@ -1,13 +1,14 @@
 /**
- * Goal: `Turns` lets waiters through in order, one per event-loop turn, with socket I/O handled
- * between them (unlike immediates queued in one turn, which run back to back).
+ * Goal: `Turns` lets waiters through in order; once those of one turn used its budget, the rest
+ * wait for a later turn, with socket I/O handled between (unlike immediates queued in one turn,
+ * which run back to back); cheap waiters share a turn.
  */
 import net from "node:net";
 import { describe, expect, it } from "vitest";
 import { Turns } from "../../server/service/turns.js";
 
 describe("Turns", () => {
-  it("lets waiters through in order, with socket reads between them", async () => {
+  it("lets waiters through in order, with socket reads between them once a turn's budget is used", async () => {
     const events: string[] = [];
     const server = net.createServer((s) => s.on("data", () => events.push("io")));
     await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
@@ -15,10 +16,15 @@ describe("Turns", () => {
     await new Promise<void>((r) => client.once("connect", r));
     await new Promise((r) => setTimeout(r, 20)); // the server has accepted
     try {
-      const turns = new Turns();
+      const turns = new Turns(2);
+      const busy = (ms: number) => {
+        const until = performance.now() + ms;
+        while (performance.now() < until) { /* a slice of work */ }
+      };
       const waiters = [1, 2, 3, 4, 5, 6].map((i) => turns.next().then(() => {
         events.push(`turn ${i}`);
         if (i === 1) client.write("x"); // arrives while the other five wait
+        busy(3); // over the budget: the next waiter gets a later turn
       }));
       expect(turns.pending).toBe(6);
       await Promise.all(waiters);
@@ -33,8 +39,30 @@ describe("Turns", () => {
     }
   });
 
+  it("lets cheap waiters through in one turn, before I/O that became ready meanwhile", async () => {
+    const events: string[] = [];
+    const server = net.createServer((s) => s.on("data", () => events.push("io")));
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+    const client = net.connect((server.address() as net.AddressInfo).port, "127.0.0.1");
+    await new Promise<void>((r) => client.once("connect", r));
+    await new Promise((r) => setTimeout(r, 20));
+    try {
+      const turns = new Turns(1000);
+      const waiters = [1, 2, 3, 4, 5, 6].map((i) => turns.next().then(() => {
+        events.push(`turn ${i}`);
+        if (i === 1) client.write("x");
+      }));
+      await Promise.all(waiters);
+      await new Promise((r) => setTimeout(r, 20));
+      expect(events).toEqual(["turn 1", "turn 2", "turn 3", "turn 4", "turn 5", "turn 6", "io"]);
+    } finally {
+      client.destroy();
+      await new Promise((r) => server.close(r));
+    }
+  });
+
   it("lets later callers through after the ones before them, also when they join midway", async () => {
-    const turns = new Turns();
+    const turns = new Turns(0);
     const order: number[] = [];
     await Promise.all([
       turns.next().then(async () => {
