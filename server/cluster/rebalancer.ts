@@ -666,9 +666,10 @@ export class Rebalancer {
           // A copy filled in this cluster meanwhile (the acting master changed during the merge)
           // is current: marking it handed over would demote a full copy that no plan refills.
           if (!hasPartition(st.self.current, move.pid)) this.change(nsName, { kind: "merge-completed", pids: [move.pid] });
-          else this.schedule();
         }
-        else this.schedule();
+        // The next move starts from the plan in hand, merges too: waiting for the recomputation
+        // held each of a restarted node's thousands of merges for up to a recompute gap.
+        this.schedule();
       },
       (err) => {
         this.inFlight.delete(key);

@@ -469,6 +469,8 @@ async function settle(live: NodeProcess[]): Promise<{ ms: number; check: Cluster
       since = now;
       signature = check.signature;
     }
+    // REBALANCE_TRACE=1 prints what still stands between the cluster and settled, every ~2 s.
+    if (process.env.REBALANCE_TRACE && (now - t0) % 2000 < 250) console.log(`  +${now - t0} ms: ${check.problems.join("; ") || `stable since ${since ? now - since : 0} ms (${check.signature})`}`);
     if (since > 0 && now - since >= SETTLED_STABLE_MS) return { ms: since - t0, check };
     if (now - t0 > SETTLE_TIMEOUT_MS) {
       if (check.problems.length === 0) check.problems.push(`partition-generations or moves still changing: ${check.signature}`);
@@ -518,7 +520,7 @@ async function checkCopies(live: NodeProcess[]): Promise<CopiesCheck> {
 
 const MIGRATE_FIELDS = [
   "migrate_records_sent", "migrate_bytes_sent", "migrate_delta_bytes", "migrate_records_skipped", "migrate_moves_done", "migrate_moves_failed",
-  "migrate_partitions_dropped",
+  "migrate_partitions_dropped", "migrate_moves_deferred", "migrate_chunk_retries",
 ] as const;
 type Migrated = Record<(typeof MIGRATE_FIELDS)[number], number>;
 
