@@ -65,8 +65,8 @@ const RECOMPUTE_GAP_MS = 100;
  * The gap between recomputations instead, while this node has planned moves it has not started
  * (work in hand: what it learns can wait). At 100 ms the recomputations still took ~11% of each
  * sender's CPU in a profiled join (1M records, 4 nodes on 2 cores: ~12 ms each under
- * contention). Not for a node whose plan has run dry: in a restart's rebalance, fills become
- * possible as merges finish, and a 250 ms gap everywhere made it take 45 s instead of 20.
+ * contention). Not for a node whose plan has run dry: it learns of newly possible moves (fills
+ * that a finished merge allows) only through a recomputation.
  */
 const RECOMPUTE_GAP_BUSY_MS = 250;
 
