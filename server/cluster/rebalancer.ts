@@ -25,7 +25,7 @@ import { KvError } from "../../client/protocol/errors.js";
 import { isRetryableResult, ResultCode } from "../../client/protocol/result-code.js";
 import type { Namespace } from "../service/namespace.js";
 import { FabricRequest, lockKey, ReplicaWrite, TransactionContext } from "../service/transaction.js";
-import type { EncodedEntry, StoredRecord } from "../storage/record-store.js";
+import type { EncodedEntry, IncomingRecord, StoredRecord } from "../storage/record-store.js";
 import type { InstalledClusterInfo } from "./cluster-driver.js";
 import type { ClusterState } from "./cluster-state.js";
 import type { Fabric } from "./fabric.js";
@@ -821,7 +821,6 @@ export class Rebalancer {
   private async onChunk(from: string, payload: unknown): Promise<boolean> {
     const p = payload as Partial<ChunkPayload>;
     const { ns, pid } = this.checkMoveRequest(payload);
-    const records = parseChunk(p.b, p.n, pid);
     const st = this.ns.get(ns.name)!;
     const merge = p.kind === MoveKind.MERGE;
     const sync = p.kind === SYNC;
@@ -837,14 +836,22 @@ export class Rebalancer {
     // A resync is taken like a replica write: moot (acked, not stored) where this node no longer
     // keeps a copy, and records of a partition it holds nothing of make its copy partial (else
     // they would sit outside every holding and never be dropped).
-    if (sync && records.length > 0 && !this.noteReplicaData(ns.name, pid)) return true;
-    if (records.length > 0) {
-      // At most CHUNK_STORES_MAX chunks are stored at once; the rest wait here, outside LMDB's
-      // write queue (gate.ts): what is queued commits as one batch, and a replica write queued
-      // behind dozens of chunks waited for all of them. The chunk is applied in one LMDB write
+    const announced = typeof p.n === "number" ? p.n : -1; // checked by parseChunk
+    if (sync && announced > 0 && !this.noteReplicaData(ns.name, pid)) return true;
+    let records: IncomingRecord[] = [];
+    if (announced === 0) parseChunk(p.b, p.n, pid); // an empty chunk is checked at once (cheap)
+    else {
+      // At most CHUNK_STORES_MAX chunks are parsed and stored at once; the rest wait here, outside
+      // LMDB's write queue (gate.ts): what is queued commits as one batch, and a replica write
+      // queued behind dozens of chunks waited for all of them. Parsed only when its turn comes:
+      // the first chunks of 48 moves arrive together, and parsing them all on arrival (~6 ms
+      // each) held a just-started node's event loop for ~300 ms while replica writes to it
+      // waited (their masters' key locks with them). The chunk is applied in one LMDB write
       // transaction, holding its keys' locks (a client or replica write to one of them orders
       // wholly before or after it); acked when durable.
       const stored = await this.chunkStores.run(() => {
+        records = parseChunk(p.b, p.n, pid);
+        if (records.length === 0) return Promise.resolve([]);
         const keys = records.map((r) => lockKey(ns.name, r.digest));
         return this.tx.locks.runAll(keys, () => {
           // Checked again here, right before the store is issued, since the chunk may have
