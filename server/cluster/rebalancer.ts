@@ -18,7 +18,7 @@
 import { BucketSums, bucketCount, bucketOf, decodeVersions, deltaFilter, encodeVersions, Version } from "../core/partition-delta.js";
 import { MoveKind, Move, moveKey, nextMoves, planMigrations, migrationLimits, MigrationLimits } from "../core/migration-plan.js";
 import {
-  bootHoldings, computeOwnership, hasPartition, Holdings, HoldingsEvent, nextHoldings, Ownership, PARTITION_BITMAP_BYTES, partitionBitmapOf,
+  bootHoldings, computeOwnership, hasPartition, Holdings, holdsPartition, HoldingsEvent, nextHoldings, Ownership, PARTITION_BITMAP_BYTES, partitionBitmapOf,
 } from "../core/partition-ownership.js";
 import { PARTITION_COUNT } from "../../client/protocol/constants.js";
 import { KvError } from "../../client/protocol/errors.js";
@@ -169,7 +169,7 @@ export class Rebalancer {
     clusterKey: () => (this.entering === null && [...this.ns.values()].every((st) => st.own !== null) ? this.clusterKey : null),
     check: (ns, pid, to) => {
       const st = this.ns.get(ns);
-      if (!st || (!hasPartition(st.self.full, pid) && !hasPartition(st.self.partial, pid))) return "nothing-held";
+      if (!st || !holdsPartition(st.self, pid)) return "nothing-held";
       return st.own && !st.own.writeTargets(pid).includes(to) ? "target-gone" : "yes";
     },
     sync: (ns, pid, to, ck) => this.stream(ns, { pid, from: this.selfId, to, kind: SYNC }, ck),
@@ -252,7 +252,7 @@ export class Rebalancer {
     if (this.dropping.has(key)) return false;
     if (st.own && !st.own.writeTargets(pid).includes(this.selfId)) return false;
     this.touched.add(key);
-    if (!hasPartition(st.self.full, pid) && !hasPartition(st.self.partial, pid)) this.change(nsName, { kind: "fill-started", pids: [pid] });
+    if (!holdsPartition(st.self, pid)) this.change(nsName, { kind: "fill-started", pids: [pid] });
     return true;
   }
 
@@ -306,7 +306,7 @@ export class Rebalancer {
       const held = this.namespaces.get(name)!.store.partitionsHeld();
       const empty: number[] = [];
       for (let pid = 0; pid < PARTITION_COUNT; pid++) {
-        if (!hasPartition(st.self.full, pid) && !hasPartition(st.self.partial, pid)) continue;
+        if (!holdsPartition(st.self, pid)) continue;
         if (this.touched.has(`${name}/${pid}`) || this.dropping.has(`${name}/${pid}`) || held[pid] === 1) continue;
         empty.push(pid);
       }
@@ -733,7 +733,7 @@ export class Rebalancer {
 
   /** Chunks being stored here (CHUNK_STORES_MAX). */
   private readonly chunkStores = new Gate(CHUNK_STORES_MAX);
-  /** Streams read their chunks one per event-loop turn (turns.ts). */
+  /** Streams take event-loop turns for their slices of work (turns.ts). */
   private readonly turns = new Turns();
 
   /**
@@ -746,7 +746,7 @@ export class Rebalancer {
     // without asking: a round trip less per move. Should it hold a few records after all (replica
     // writes since its announcement), the records merge by version as always.
     const theirs = this.ns.get(ns.name)?.announced.get(move.to);
-    if (theirs && !hasPartition(theirs.full, move.pid) && !hasPartition(theirs.partial, move.pid)) return undefined;
+    if (theirs && !holdsPartition(theirs, move.pid)) return undefined;
     const probe = (await this.fabric.request(move.to, RebalanceRequest.DELTA_PROBE, { ck, ns: ns.name, pid: move.pid, kind: move.kind }, 30_000, "bulk")) as
       { n?: unknown; nb?: unknown; h?: unknown };
     if (typeof probe?.n !== "number" || probe.n === 0) return undefined;
@@ -862,7 +862,7 @@ export class Rebalancer {
           // A sync is moot (acked, not stored) where this copy is no longer kept, as above.
           if (sync && !this.noteReplicaData(ns.name, pid)) return null;
           if (this.dropping.has(`${ns.name}/${pid}`)) throw new KvError(ResultCode.DEVICE_OVERLOAD, "partition copy being dropped here; try later");
-          if (!hasPartition(st.self.full, pid) && !hasPartition(st.self.partial, pid)) {
+          if (!holdsPartition(st.self, pid)) {
             throw new KvError(ResultCode.DEVICE_OVERLOAD, "partition copy no longer held here; try later");
           }
           return ns.store.putIfNewer(records);

@@ -127,6 +127,11 @@ export function hasPartition(bitmap: Uint8Array | undefined, pid: number): boole
   return bitmap !== undefined && (bitmap[pid >> 3]! & (0x80 >> (pid & 7))) !== 0;
 }
 
+/** `h` holds data of `pid`: a full or a partial copy. */
+export function holdsPartition(h: Holdings, pid: number): boolean {
+  return hasPartition(h.full, pid) || hasPartition(h.partial, pid);
+}
+
 export function countPartitions(bitmap: Uint8Array | undefined): number {
   let count = 0;
   if (bitmap === undefined) return 0;
@@ -235,7 +240,7 @@ export function nextHoldings(h: Holdings, event: HoldingsEvent): Holdings {
         unmerged: withBits(h.unmerged, event.pids.filter((pid) => !hasPartition(h.full, pid) && !hasPartition(h.current, pid)), false),
       };
     case "diverged": {
-      const held = event.pids.filter((pid) => hasPartition(h.full, pid) || hasPartition(h.partial, pid));
+      const held = event.pids.filter((pid) => holdsPartition(h, pid));
       return { ...h, unmerged: withBits(h.unmerged, held, true) };
     }
     case "dropped":

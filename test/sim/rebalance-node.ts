@@ -27,7 +27,7 @@
  * When the shell changes behaviour, change the matching method here (each names its original).
  */
 import {
-  bootHoldings, hasPartition, nextHoldings, type Holdings, type HoldingsEvent, type Ownership,
+  bootHoldings, hasPartition, holdsPartition, nextHoldings, type Holdings, type HoldingsEvent, type Ownership,
 } from "../../server/core/partition-ownership.js";
 import { type Move, moveKey, MoveKind, nextMoves, type MigrationLimits } from "../../server/core/migration-plan.js";
 import type { PartitionMap } from "../../server/core/partition-map.js";
@@ -300,7 +300,7 @@ export class SimNode {
   /** Rebalancer.noteReplicaData. */
   noteReplicaData(pid: number): void {
     const p = this.p;
-    if (hasPartition(p.self.full, pid) || hasPartition(p.self.partial, pid)) return;
+    if (holdsPartition(p.self, pid)) return;
     this.change({ kind: "fill-started", pids: [pid] });
   }
 
@@ -380,7 +380,7 @@ export class SimNode {
   private dropStep(job: DropJob): void {
     const p = this.p;
     const first = this.host.shell.drop === "announce-first";
-    const heldAgain = (pid: number) => hasPartition(p.self.full, pid) || hasPartition(p.self.partial, pid);
+    const heldAgain = (pid: number) => holdsPartition(p.self, pid);
     for (;;) {
       if (job.index >= job.pids.length) {
         // Records that arrived since their partition's snapshot (late replica writes from a
@@ -579,7 +579,7 @@ export class SimNode {
     const ck = !keepsOwedSyncs(this.host.shell) || p.own !== null ? p.clusterKey : null;
     if (ck === null) return this.wakeResync();
     const check = (pid: number, to: NodeId): ResyncCheck => {
-      if (!hasPartition(p.self.full, pid) && !hasPartition(p.self.partial, pid)) return "nothing-held";
+      if (!holdsPartition(p.self, pid)) return "nothing-held";
       return p.own && !p.own.writeTargets(pid).includes(to) ? "target-gone" : "yes";
     };
     const owedBefore = p.resync.size;
