@@ -159,8 +159,8 @@ export class LmdbStore implements RecordStore {
   private readonly readKey = Buffer.alloc(KEY_BYTES);
   /** The last key the sweep examined; undefined = start from the first key. */
   private sweepCursor: Buffer | undefined = undefined;
-  /** Unknown at open: every partition may hold tombstones until the reclaimer scanned it. */
-  readonly tombstoneHints = new Uint8Array(PARTITION_COUNT).fill(1);
+  /** See `tombstoneHints`; made on first use. */
+  private hints: Uint8Array | undefined = undefined;
   /** Partitions that may hold records (see `partitionsHeld`); read from disk on first use. */
   private heldBits: Uint8Array | undefined = undefined;
 
@@ -168,6 +168,16 @@ export class LmdbStore implements RecordStore {
     private readonly db: Database<Buffer, Buffer>,
     private readonly env: { readonly closed: boolean },
   ) {}
+
+  /**
+   * Unknown at open: every partition that holds records may hold tombstones until the reclaimer
+   * scanned it; one that holds none cannot (a joining node's empty store used to have every
+   * partition scanned once after its fill, ~12% of its CPU while receiving a 1M-record join).
+   */
+  get tombstoneHints(): Uint8Array {
+    this.hints ??= Uint8Array.from(this.held());
+    return this.hints;
+  }
 
   get(digest: Buffer, nowMs: number): StoredRecord | undefined {
     this.assertOpen();
