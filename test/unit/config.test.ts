@@ -73,8 +73,8 @@ describe("defaults and profiles", () => {
       connectionsMax: 10_000,
       frameBytesMax: 8 * 1024 * 1024,
       idleTimeoutMs: 60_000,
-      migrationsOutMax: 16,
-      migrationsInMax: 32,
+      migrationsOutMax: 4,
+      migrationsInMax: 16,
       logLevel: "info",
     });
     expect("accessAddress" in config).toBe(false);
