@@ -255,6 +255,7 @@ export class ShoalNode {
         protocol_errors_total: s.protocolErrors,
         proxies_total: s.proxies,
         proxy_failures_total: s.proxyFailures,
+        expired_total: s.expired,
         replica_writes_total: s.replicaWrites,
         replica_write_failures_total: s.replicaWriteFailures,
         dup_resolutions_total: s.dupResolutions,

@@ -145,6 +145,7 @@ function statistics(ctx: InfoContext): string {
     protocol_errors: s.protocolErrors,
     proxies: s.proxies,
     proxy_failures: s.proxyFailures,
+    expired: s.expired,
     replica_writes: s.replicaWrites,
     replica_write_failures: s.replicaWriteFailures,
     dup_resolutions: s.dupResolutions,

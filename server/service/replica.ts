@@ -47,9 +47,11 @@ export function answerDuplicate(payload: unknown, ctx: TransactionContext): Stor
 
 /** Runs a proxied client request here and returns the reply frame. */
 export function handleProxy(payload: unknown, ctx: TransactionContext): Buffer | Promise<Buffer> {
-  const p = payload as { b?: unknown; h?: unknown } | undefined;
+  const p = payload as { b?: unknown; h?: unknown; t?: unknown } | undefined;
   const hops = typeof p?.h === "number" ? p.h : 1;
-  return handleMessage(asBuffer(p?.b), ctx, hops);
+  // The deadline travels as ms left (clocks of two nodes are not comparable); absent = none.
+  const left = typeof p?.t === "number" && Number.isFinite(p.t) && p.t >= 0 ? p.t : undefined;
+  return handleMessage(asBuffer(p?.b), ctx, hops, left === undefined ? undefined : performance.now() + left);
 }
 
 /** Restores Buffers (msgpackr may hand back Uint8Arrays) and checks the shape. */

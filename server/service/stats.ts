@@ -17,6 +17,8 @@ export class ServiceStats {
   protocolErrors = 0;
   proxies = 0;
   proxyFailures = 0;
+  /** Requests answered TIMEOUT unrun: their transaction_ttl passed while they waited. */
+  expired = 0;
   replicaWrites = 0;
   replicaWriteFailures = 0;
   /** Records resolved against other copies because their partition was merging. */

@@ -136,12 +136,22 @@ export function lockKey(ns: string, digest: Buffer): string {
 
 /**
  * Handles one AS_MSG body; returns the reply frame, or a promise of it for writes and proxies.
- * `hops` counts how often the request was proxied already.
+ * `hops` counts how often the request was proxied already. `deadline` (performance.now() ms) is
+ * when the client stops waiting: the message's transaction_ttl from its arrival on the first
+ * node, carried along by proxies.
+ *
+ * A request whose deadline passed while it waited (for the ownership after a cluster change, for
+ * its key's lock) is answered TIMEOUT without being run, as Aerospike's server does: its client
+ * has given up, most likely retried elsewhere, and running it would only hold the key's lock
+ * longer in front of that retry (seen at a join: retries queued behind abandoned first attempts
+ * until they timed out too).
  */
-export function handleMessage(body: Buffer, ctx: TransactionContext, hops = 0): Buffer | Promise<Buffer> {
+export function handleMessage(body: Buffer, ctx: TransactionContext, hops = 0, deadline?: number): Buffer | Promise<Buffer> {
   let located: Located;
+  let until: number;
   try {
     const msg = decodeMessage(body);
+    until = deadline ?? (msg.transactionTtl > 0 ? performance.now() + msg.transactionTtl : Infinity);
     if (msg.info1 & Info1.BATCH || !findField(msg, FieldType.DIGEST) && !findField(msg, FieldType.KEY)) {
       ctx.stats.recordError(ResultCode.UNSUPPORTED_FEATURE);
       // Batch and scan/query arrive as multi-record requests; answer with one LAST message.
@@ -158,8 +168,9 @@ export function handleMessage(body: Buffer, ctx: TransactionContext, hops = 0): 
       // A cluster change is being settled (the holdings exchange, a round trip): who holds what
       // is unknown, so nobody may act as master or serve a read on its own. Wait for it, bounded.
       const ns = located.ns;
-      return ctx.cluster.whenRoutable(ns, ROUTE_WAIT_MS).then((ok) => {
-        if (ok) return handleMessage(body, ctx, hops);
+      return ctx.cluster.whenRoutable(ns, Math.min(ROUTE_WAIT_MS, Math.max(0, until - performance.now()))).then((ok) => {
+        if (performance.now() >= until) return expired(ctx);
+        if (ok) return handleMessage(body, ctx, hops, until);
         ctx.stats.recordError(ResultCode.UNAVAILABLE);
         return headerReply(ResultCode.UNAVAILABLE);
       });
@@ -167,7 +178,7 @@ export function handleMessage(body: Buffer, ctx: TransactionContext, hops = 0): 
     // Reads served here need no route (the common case); writes and proxied reads do.
     if (isWrite || !ctx.cluster.canRead(located.ns, located.pid)) {
       const master = ctx.cluster.route(located.ns, located.pid).master;
-      if (!isWrite || master !== ctx.cluster.selfId) return proxy(body, master, hops, ctx);
+      if (!isWrite || master !== ctx.cluster.selfId) return proxy(body, master, hops, until, ctx);
     }
   }
   const dups = ctx.cluster?.duplicates(located.ns, located.pid) ?? [];
@@ -175,15 +186,23 @@ export function handleMessage(body: Buffer, ctx: TransactionContext, hops = 0): 
     // The partition is merging: copies elsewhere may hold newer versions than this one. Resolve
     // the record first (under its lock), so a read sees the newest and a write builds on it.
     return ctx.locks.run(located.lockKey, async () => {
+      if (performance.now() >= until) return expired(ctx);
       await resolveDuplicates(located, dups, ctx);
       return isWrite ? write(located, ctx) : read(located, ctx);
     }).catch((err) => errorReply(err, ctx));
   }
   if (!isWrite) {
     if (!ctx.locks.busy(located.lockKey)) return read(located, ctx);
-    return ctx.locks.run(located.lockKey, () => read(located, ctx));
+    return ctx.locks.run(located.lockKey, () => (performance.now() >= until ? expired(ctx) : read(located, ctx)));
   }
-  return ctx.locks.run(located.lockKey, () => write(located, ctx)).catch((err) => errorReply(err, ctx));
+  return ctx.locks.run(located.lockKey, () => (performance.now() >= until ? expired(ctx) : write(located, ctx))).catch((err) => errorReply(err, ctx));
+}
+
+/** The reply to a request whose client stopped waiting before it could run (see handleMessage). */
+function expired(ctx: TransactionContext): Buffer {
+  ctx.stats.expired++;
+  ctx.stats.recordError(ResultCode.TIMEOUT);
+  return headerReply(ResultCode.TIMEOUT);
 }
 
 /**
@@ -319,14 +338,27 @@ async function replicate(loc: Located, record: StoredRecord, ctx: TransactionCon
   return failed.filter((t): t is string => t !== null);
 }
 
-/** Forwards a request to the node that serves it and relays the answer. */
-function proxy(body: Buffer, to: string, hops: number, ctx: TransactionContext): Buffer | Promise<Buffer> {
+/** What a proxied request carries: the message, hops so far, ms left until its deadline (absent: none). */
+export interface ProxyPayload {
+  readonly b: Buffer;
+  readonly h: number;
+  readonly t?: number;
+}
+
+/**
+ * Forwards a request to the node that serves it and relays the answer; waits at most until the
+ * request's deadline (the fabric's own timeout when it has none).
+ */
+function proxy(body: Buffer, to: string, hops: number, until: number, ctx: TransactionContext): Buffer | Promise<Buffer> {
   if (!ctx.peers || hops >= PROXY_HOPS_MAX || to === ctx.cluster?.selfId) {
     ctx.stats.recordError(ResultCode.UNAVAILABLE);
     return headerReply(ResultCode.UNAVAILABLE);
   }
+  const left = until - performance.now();
+  if (left <= 0) return expired(ctx);
   ctx.stats.proxies++;
-  return ctx.peers.request(to, FabricRequest.PROXY, { b: body, h: hops + 1 }).then(
+  const payload: ProxyPayload = Number.isFinite(left) ? { b: body, h: hops + 1, t: Math.ceil(left) } : { b: body, h: hops + 1 };
+  return ctx.peers.request(to, FabricRequest.PROXY, payload, Number.isFinite(left) ? Math.ceil(left) : undefined).then(
     (reply) => asBuffer(reply),
     (err) => {
       ctx.stats.proxyFailures++;
