@@ -26,9 +26,16 @@
  *   the value (never into LMDB's reused read buffer or the memory map), so they stay valid.
  * - `LmdbEnvironment` is the only owner of the LMDB handle; `close()` waits for pending writes,
  *   then closes, once. Using a store after its environment closed is an assertion failure.
+ * - A partition whose expiry hint is 0 holds no record with a void time, but for those whose
+ *   write, not yet acknowledged, will set it again, and those ahead of the sweep in the partition
+ *   it is reading (it reads that one on whatever the hint). Writes of such records set the hint
+ *   before they are issued and again once committed; only the sweep clears a hint, as it starts a
+ *   partition at its first key, and it sets it again for any entry it reads with a void time.
+ *   The sweep skips partitions whose hint is 0.
  *
  * Why: LMDB's grain is synchronous reads and batched asynchronous writes (see STYLE §7); this
- * module follows it and adds only the key layout, the record codec and the sweep cursor.
+ * module follows it and adds only the key layout, the record codec, the sweep cursor and the
+ * per-partition hints that let the sweep and the tombstone reclaimer skip partitions.
  */
 import assert from "node:assert";
 import { Database, IF_EXISTS, open, RootDatabase } from "lmdb";
@@ -66,6 +73,12 @@ function partitionBounds(pid: number): { start: Buffer; end: Buffer } {
   const end = Buffer.alloc(2);
   end.writeUInt16BE(pid + 1, 0); // 4096 still fits u16, and [pid+1] sorts after [pid, ff…]
   return { start, end };
+}
+
+/** The first partition at or after `pid` whose hint is set; PARTITION_COUNT if none. */
+function nextHinted(hints: Uint8Array, pid: number): number {
+  const found = hints.indexOf(1, pid);
+  return found < 0 ? PARTITION_COUNT : found;
 }
 
 /**
@@ -161,6 +174,8 @@ export class LmdbStore implements RecordStore {
   private sweepCursor: Buffer | undefined = undefined;
   /** See `tombstoneHints`; made on first use. */
   private hints: Uint8Array | undefined = undefined;
+  /** See `expiryHints`; made on first use. */
+  private expiring: Uint8Array | undefined = undefined;
   /** Partitions that may hold records (see `partitionsHeld`); read from disk on first use. */
   private heldBits: Uint8Array | undefined = undefined;
 
@@ -179,6 +194,18 @@ export class LmdbStore implements RecordStore {
     return this.hints;
   }
 
+  /**
+   * One byte per partition: 1 when it may hold a record with a void time (one that expires, a
+   * tombstone included), so the sweep skips the others. Without them the sweep read every record
+   * in every cycle, TTL or not: ~1.2 s of CPU per 10 s tick (~10% of a core) on a node holding
+   * 660k records. Unknown at open, like `tombstoneHints`: every partition holding records is 1
+   * until the sweep has read it once; one holding none is 0.
+   */
+  get expiryHints(): Uint8Array {
+    this.expiring ??= Uint8Array.from(this.held());
+    return this.expiring;
+  }
+
   get(digest: Buffer, nowMs: number): StoredRecord | undefined {
     this.assertOpen();
     assertDigest(digest);
@@ -194,10 +221,15 @@ export class LmdbStore implements RecordStore {
     this.assertOpen();
     assertDigest(digest);
     assertStoredRecord(record);
-    if (record.tombstone) this.tombstoneHints[partitionId(digest)] = 1;
-    this.held()[partitionId(digest)] = 1;
+    const pid = partitionId(digest);
+    const expires = record.voidTime !== 0;
+    if (record.tombstone) this.tombstoneHints[pid] = 1;
+    if (expires) this.expiryHints[pid] = 1;
+    this.held()[pid] = 1;
     await this.db.put(recordKey(digest), encodeRecord(record));
-    this.held()[partitionId(digest)] = 1; // again: a removePartition may have run in between
+    this.held()[pid] = 1; // again: a removePartition may have run in between
+    // Again: a sweep may have cleared the hint in between, reading a snapshot without this record.
+    if (expires) this.expiryHints[pid] = 1;
   }
 
   remove(digest: Buffer): Promise<boolean> {
@@ -266,18 +298,27 @@ export class LmdbStore implements RecordStore {
     });
     if (records.length === 0) return Promise.resolve([]);
     const held = this.held();
+    const expiring = this.expiryHints;
     // The callback runs in lmdb-js's write transaction, after every write issued before it:
     // what it reads is what a put issued earlier left, committed or not.
-    return this.db.transaction(() => records.map(({ digest, value, record }, i) => {
+    const stored = this.db.transaction(() => records.map(({ digest, value, record }, i) => {
       const current = this.db.getBinaryFast(keys[i]!);
       if (current !== undefined && !supersedes(record, versionOf(current))) return false;
       if (record.tombstone) this.tombstoneHints[partitionId(digest)] = 1;
+      if (record.voidTime !== 0) expiring[partitionId(digest)] = 1;
       held[partitionId(digest)] = 1;
       // Inside a transaction callback `put` applies at once, in this transaction (measured ~1.4×
       // cheaper than putSync here).
       void this.db.put(keys[i]!, value);
       return true;
     }));
+    // Again once committed, as `put` does: a sweep may have cleared a hint before the commit.
+    return stored.then((done) => {
+      done.forEach((ok, i) => {
+        if (ok && records[i]!.record.voidTime !== 0) expiring[partitionId(records[i]!.digest)] = 1;
+      });
+      return done;
+    });
   }
 
   removeIfUnchanged(versions: readonly VersionedDigest[]): Promise<number> {
@@ -317,9 +358,10 @@ export class LmdbStore implements RecordStore {
 
   /**
    * Examines at most `limit × SWEEP_SCAN_FACTOR` entries from where the previous call stopped
-   * (wrapping at the end, at most one full cycle), then removes up to `limit` expired ones in one
-   * write transaction that re-checks each record: the scan reads the last committed snapshot, and
-   * a put already queued (issued, not yet committed) may have made the record live again.
+   * (wrapping at the end, at most one full cycle; partitions whose `expiryHints` is 0 are skipped
+   * for free), then removes up to `limit` expired ones in one write transaction that re-checks
+   * each record: the scan reads the last committed snapshot, and a put already queued (issued,
+   * not yet committed) may have made the record live again.
    */
   async sweepExpired(nowMs: number, limit: number): Promise<number> {
     this.assertOpen();
@@ -352,39 +394,104 @@ export class LmdbStore implements RecordStore {
     return this.db.flushed.then(() => undefined);
   }
 
-  /** Yields after every SWEEP_SLICE entries examined; returns the expired keys. */
+  /**
+   * Yields after every SWEEP_SLICE entries examined; returns the expired keys. Reads on in key
+   * order across partitions whose hint is set, and seeks past those whose hint is 0 (no budget
+   * spent on them). A partition entered at its first key has its hint cleared first, and set
+   * again by any entry with a void time. One resumed mid-way (the cursor from the previous call)
+   * keeps its hint and is read on whatever the hint says: its start was read, and its hint
+   * cleared, before.
+   *
+   * Reads span partitions rather than going one range per partition: that measured ~7% slower
+   * over a full scan of 300k records in 4096 partitions (~5 µs to set up each range), which a
+   * store whose records all have a TTL would pay every cycle.
+   */
   private *scanExpired(nowMs: number, limit: number): Generator<void, Buffer[]> {
     const budget = limit * SWEEP_SCAN_FACTOR;
+    const hints = this.expiryHints;
     const origin = this.sweepCursor;
+    const originPid = origin === undefined ? -1 : origin.readUInt16BE(0);
     const expired: Buffer[] = [];
     let scanned = 0;
+    let sliceLeft = SWEEP_SLICE;
     let wrapped = false;
+    // The next read starts after `after`, in partition `pid`; with no `after`, at `pid`'s first key.
+    let pid = origin === undefined ? nextHinted(hints, 0) : originPid;
+    let after = origin;
     while (scanned < budget && expired.length < limit) {
-      const want = Math.min(budget - scanned, SWEEP_SLICE);
-      const from = this.sweepCursor;
-      const range = from === undefined ? { limit: want } : { start: from, exclusiveStart: true, limit: want };
+      if (sliceLeft === 0) {
+        yield;
+        sliceLeft = SWEEP_SLICE;
+      }
+      if (after === undefined) {
+        if (pid === PARTITION_COUNT) { // no hinted partition left: the end of the database
+          this.sweepCursor = undefined;
+          if (wrapped || origin === undefined) break;
+          wrapped = true;
+          pid = nextHinted(hints, 0);
+          continue;
+        }
+        if (wrapped && pid > originPid) { // came round past the origin
+          this.sweepCursor = undefined;
+          break;
+        }
+        hints[pid] = 0;
+      }
+      const want = Math.min(budget - scanned, sliceLeft);
+      const range = after === undefined
+        ? { start: partitionBounds(pid).start, limit: want }
+        : { start: after, exclusiveStart: true, limit: want };
       let seen = 0;
-      let pastOrigin = false;
+      let stop: "end" | "skip" | "origin" | "limit" = "end";
       for (const { key, value } of this.db.getRange(range)) {
-        if (wrapped && origin !== undefined && Buffer.compare(key, origin) > 0) {
-          pastOrigin = true;
+        const keyPid = key.readUInt16BE(0);
+        if (keyPid !== pid) { // the first key of a later partition
+          if (wrapped && keyPid > originPid) { // came round past the origin
+            stop = "origin";
+            break;
+          }
+          pid = keyPid;
+          if (hints[pid] === 0) {
+            stop = "skip";
+            break;
+          }
+          hints[pid] = 0;
+        }
+        if (wrapped && Buffer.compare(key, origin!) > 0) {
+          // The rest of this partition was read at the start of this call, its hint cleared since:
+          // the next cycle reads it whole again rather than trust a hint only half of it set.
+          hints[pid] = 1;
+          stop = "origin";
           break;
         }
         seen += 1;
-        scanned += 1;
         this.sweepCursor = key;
-        if (isExpired(voidTimeOf(value), nowMs)) expired.push(key);
-        if (expired.length === limit) break;
+        const voidTime = voidTimeOf(value);
+        if (voidTime !== 0) hints[pid] = 1;
+        if (isExpired(voidTime, nowMs)) {
+          expired.push(key);
+          if (expired.length === limit) {
+            stop = "limit";
+            break;
+          }
+        }
       }
-      if (expired.length === limit) continue; // limit hit
-      if (seen === want && !pastOrigin) {
-        yield; // budget or slice hit
-        continue;
+      scanned += seen;
+      sliceLeft -= seen;
+      if (stop === "limit") break; // the next call resumes after the cursor
+      if (stop === "origin") {
+        this.sweepCursor = undefined;
+        break;
       }
-      // Reached the end of the database (or came back round to the origin).
-      this.sweepCursor = undefined;
-      if (wrapped || origin === undefined || pastOrigin) break;
-      wrapped = true;
+      if (stop === "skip") {
+        after = undefined;
+        pid = nextHinted(hints, pid + 1);
+      } else if (seen === want) {
+        after = this.sweepCursor; // slice or budget used up; the database may go on
+      } else {
+        after = undefined; // the end of the database
+        pid = PARTITION_COUNT;
+      }
     }
     return expired;
   }

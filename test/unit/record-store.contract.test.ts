@@ -7,18 +7,19 @@
  * every particle type, overwrite/remove, expiry visible at once through `get`, incremental sweeps,
  * partition range reads in digest order, plus a fast-check property comparing random put/remove
  * sequences (awaited one by one, or issued in one turn) with a plain Map. A second suite covers
- * what only LMDB has: restart durability, independent namespaces, key layout, close semantics.
+ * what only LMDB has: restart durability, independent namespaces, key layout, close semantics,
+ * and the sweep's expiry hints, observed through the partitions of the entries its reads return.
  * Time is a fixed `NOW_MS`; digests are crafted so that their partition ids are chosen.
  */
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import fc from "fast-check";
-import { open } from "lmdb";
+import { Database, open } from "lmdb";
 import { Packr } from "msgpackr";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { ParticleType } from "../../client/protocol/constants.js";
-import { KEY_BYTES, LmdbEnvironment, peekVoidTime } from "../../server/storage/lmdb-store.js";
+import { KEY_BYTES, LmdbEnvironment, LmdbStore, peekVoidTime } from "../../server/storage/lmdb-store.js";
 import { MemoryStore, SWEEP_SCAN_FACTOR } from "../../server/storage/memory-store.js";
 import { decodeRecord, encodeRecord, isTombstoneValue, versionOf } from "../../server/storage/record-codec.js";
 import { CITRUSLEAF_EPOCH_SEC, RecordStore, StoredBin, StoredRecord } from "../../server/storage/record-store.js";
@@ -62,6 +63,23 @@ interface Fixture {
 
 function tempDir(): string {
   return fs.mkdtempSync(path.join(os.tmpdir(), "shoal-store-"));
+}
+
+/**
+ * The partition of every entry the store's database hands to a range read from now on, recorded
+ * by wrapping its `getRange` (a test-only peek at the private `db`; in these tests only the sweep
+ * reads ranges). Entries read but not examined are recorded too: the first key of a partition the
+ * sweep then seeks past, or one found past the sweep's origin.
+ */
+function watchRangeReads(store: LmdbStore): number[] {
+  const db = (store as unknown as { db: Database<Buffer, Buffer> }).db;
+  const getRange = db.getRange.bind(db);
+  const pids: number[] = [];
+  vi.spyOn(db, "getRange").mockImplementation((options) => getRange(options).map((entry) => {
+    pids.push(entry.key.readUInt16BE(0));
+    return entry;
+  }));
+  return pids;
 }
 
 function recordStoreContract(name: string, makeStore: () => Promise<Fixture>): void {
@@ -402,6 +420,109 @@ describe("LMDB store specifics", () => {
     await env.close();
     const again = LmdbEnvironment.open({ path: dir });
     const hints = again.store("test").tombstoneHints;
+    // Unknown after a restart where records are (7 and 9), known empty everywhere else.
+    expect([...hints.keys()].filter((pid) => hints[pid] === 1)).toEqual([7, 9]);
+    await again.close();
+  });
+
+  it("sweeps, once a cycle has read every partition, only those holding records with a void time", async () => {
+    const env = LmdbEnvironment.open({ path: dir });
+    const ns = env.store("test") as LmdbStore;
+    const writes = [20, 30, 50].flatMap((pid) => Array.from({ length: 40 }, (_, i) => ns.put(digestIn(pid, 0, i), rec())));
+    for (const pid of [10, 40]) {
+      for (let i = 0; i < 3; i++) writes.push(ns.put(digestIn(pid, 0, i), rec()));
+      for (let i = 0; i < 2; i++) writes.push(ns.put(digestIn(pid, 2, i), rec({ voidTime: NOW_CL + 100 })));
+    }
+    for (let i = 0; i < 3; i++) writes.push(ns.put(digestIn(10, 1, i), rec({ voidTime: NOW_CL - 1 })));
+    for (const pid of [35, 60]) writes.push(ns.put(digestIn(pid), rec({ voidTime: NOW_CL + 100 })));
+    await Promise.all(writes);
+    for (const pid of [35, 60]) await ns.remove(digestIn(pid)); // hinted, but empty
+    expect([10, 20, 30, 35, 40, 50, 60].map((pid) => ns.expiryHints[pid])).toEqual([1, 1, 1, 1, 1, 1, 1]);
+    const reads = watchRangeReads(ns);
+    // limit 2: 32 entries a call, and a call stops at 2 expired ones. The first cycle over the 133
+    // entries takes at most 5 + 1 calls, partitions left mid-way by one call resumed by the next.
+    let removed = 0;
+    for (let call = 0; call < 8; call++) removed += await ns.sweepExpired(NOW_MS, 2);
+    expect(removed).toBe(3);
+    expect(ns.count()).toBe(130);
+    expect(new Set(reads)).toEqual(new Set([10, 20, 30, 40, 50]));
+    expect([10, 20, 30, 35, 40, 50, 60].map((pid) => ns.expiryHints[pid])).toEqual([1, 0, 0, 0, 1, 0, 0]);
+    for (let call = 0; call < 2; call++) {
+      reads.length = 0;
+      expect(await ns.sweepExpired(NOW_MS, 2)).toBe(0);
+      // Each record of 10 and 40 once, and the first key of 20 and of 50, where the read found an
+      // unhinted partition and sought the next hinted one (none after 40). 30 is never touched.
+      expect(reads).toEqual([...Array(5).fill(10), 20, ...Array(5).fill(40), 50]);
+    }
+    await env.close();
+  });
+
+  it("sweeps a record given a void time after its partition's hint was cleared", async () => {
+    const env = LmdbEnvironment.open({ path: dir });
+    const ns = env.store("test") as LmdbStore;
+    await Promise.all([20, 30].flatMap((pid) => Array.from({ length: 10 }, (_, i) => ns.put(digestIn(pid, 0, i), rec()))));
+    await ns.sweepExpired(NOW_MS, 100);
+    expect([ns.expiryHints[20], ns.expiryHints[30]]).toEqual([0, 0]);
+    // A put issued in the sweep's turn: the sweep clears the hint and reads a snapshot without
+    // the record, so only the hint set again once the put committed keeps the partition swept.
+    const write = ns.put(digestIn(20, 1), rec({ voidTime: NOW_CL + 10 }));
+    expect(await ns.sweepExpired(NOW_MS, 100)).toBe(0);
+    await write;
+    expect(ns.expiryHints[20]).toBe(1);
+    const replica = rec({ voidTime: NOW_CL + 10 });
+    expect(await ns.putIfNewer([{ digest: digestIn(30, 1), value: encodeRecord(replica), record: replica }])).toEqual([true]);
+    expect(ns.expiryHints[30]).toBe(1);
+    expect(await ns.sweepExpired(NOW_MS, 100)).toBe(0);
+    expect(await ns.sweepExpired(NOW_MS + 20_000, 100)).toBe(2);
+    expect(ns.count()).toBe(20);
+    expect(await ns.sweepExpired(NOW_MS + 20_000, 100)).toBe(0); // read both partitions, found none
+    expect([ns.expiryHints[20], ns.expiryHints[30]]).toEqual([0, 0]);
+    await env.close();
+  });
+
+  it("reads to its end a partition a sweep left mid-way, although the start cleared its hint", async () => {
+    const env = LmdbEnvironment.open({ path: dir });
+    const ns = env.store("test") as LmdbStore;
+    await Promise.all(Array.from({ length: 40 }, (_, i) => ns.put(digestIn(10, 0, i), rec())));
+    await ns.put(digestIn(10, 1), rec({ voidTime: NOW_CL - 1 })); // sorts last in the partition
+    expect(await ns.sweepExpired(NOW_MS, 1)).toBe(0); // 16 entries a call
+    expect(ns.expiryHints[10]).toBe(0);
+    expect(await ns.sweepExpired(NOW_MS, 1)).toBe(0);
+    expect(await ns.sweepExpired(NOW_MS, 1)).toBe(1);
+    expect(ns.count()).toBe(40);
+    await env.close();
+  });
+
+  it("keeps the hint of the partition a sweep came round to and stopped in, at its origin", async () => {
+    const env = LmdbEnvironment.open({ path: dir });
+    const ns = env.store("test") as LmdbStore;
+    // In key order: 10 without TTL, 2 expired, 10 without TTL, 1 expiring later.
+    const writes = Array.from({ length: 10 }, (_, i) => ns.put(digestIn(10, 0, i), rec()));
+    for (let i = 0; i < 2; i++) writes.push(ns.put(digestIn(10, 1, i), rec({ voidTime: NOW_CL - 1 })));
+    for (let i = 0; i < 10; i++) writes.push(ns.put(digestIn(10, 2, i), rec()));
+    writes.push(ns.put(digestIn(10, 3), rec({ voidTime: NOW_CL + 100 })));
+    await Promise.all(writes);
+    expect(await ns.sweepExpired(NOW_MS, 2)).toBe(2); // stops at its limit, after the expired ones
+    // Reads the rest (the later-expiring record), wraps, starts the partition again (clearing its
+    // hint) and stops where the first call did: the hint must cover the rest it did not reread.
+    expect(await ns.sweepExpired(NOW_MS, 2)).toBe(0);
+    expect(ns.expiryHints[10]).toBe(1);
+    expect(await ns.sweepExpired(NOW_MS + 200_000, 2)).toBe(1);
+    expect(ns.count()).toBe(20);
+    await env.close();
+  });
+
+  it("hints expiry at reopen only in partitions that hold records", async () => {
+    const env = LmdbEnvironment.open({ path: dir });
+    const ns = env.store("test") as LmdbStore;
+    expect(ns.expiryHints.every((h) => h === 0)).toBe(true); // an empty store: nothing to sweep
+    await ns.put(digestIn(7, 1), rec());
+    await ns.put(digestIn(9, 1), rec({ voidTime: NOW_CL + 100 }));
+    await ns.sweepExpired(NOW_MS, 100);
+    expect([ns.expiryHints[7], ns.expiryHints[9]]).toEqual([0, 1]);
+    await env.close();
+    const again = LmdbEnvironment.open({ path: dir });
+    const hints = (again.store("test") as LmdbStore).expiryHints;
     // Unknown after a restart where records are (7 and 9), known empty everywhere else.
     expect([...hints.keys()].filter((pid) => hints[pid] === 1)).toEqual([7, 9]);
     await again.close();
