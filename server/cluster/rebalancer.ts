@@ -469,8 +469,12 @@ export class Rebalancer {
     if (this.closed || this.entering !== null) return;
     const st = this.ns.get(nsName)!;
     const ns = this.namespaces.get(nsName)!;
+    // Every member's holdings first: the map is computed on first use (ClusterState.install), and
+    // on a joining node, cold, that took ~190 ms right after its announcement, which sat unsent
+    // meanwhile (its connections not yet up) while every member waited for it.
+    if (!this.cluster.members.every((m) => st.announced.has(m))) return;
     const map = this.cluster.mapFor(ns);
-    if (!map || !map.nodes.every((m) => st.announced.has(m))) return;
+    if (!map) return;
     const own = computeOwnership(map, st.announced);
     if (!this.ownershipLogged) {
       this.ownershipLogged = true;
