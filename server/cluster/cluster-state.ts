@@ -12,7 +12,7 @@
  * Before the first cluster is installed the node answers partition-generation -1, which clients
  * take as "not ready" (protocol reference §8.3).
  */
-import { computePartitionMap, PartitionMap } from "../core/partition-map.js";
+import { computePartitionMap, effectiveReplicationFactor, PartitionMap } from "../core/partition-map.js";
 import { PARTITION_BITMAP_BYTES, type Ownership } from "../core/partition-ownership.js";
 import type { ClusterView } from "../service/info.js";
 import type { Namespace } from "../service/namespace.js";
@@ -220,7 +220,7 @@ export class ClusterState implements ClusterView, ClusterRouting {
     // Clients keep their previous routes. No map is needed for that (the copies a map has:
     // RF, at most one per member), so a cluster change does not compute one before this node
     // announces its holdings (see install).
-    const rf = own ? own.map.replicationFactor : this.installed ? Math.min(ns.replicationFactor, this.members.length) : 1;
+    const rf = own ? own.map.replicationFactor : this.installed ? effectiveReplicationFactor(ns.replicationFactor, this.members.length) : 1;
     const bitmaps = own
       ? own.replicaBitmaps(this.selfId, rf)
       : Array.from({ length: rf }, () => Buffer.alloc(PARTITION_BITMAP_BYTES));

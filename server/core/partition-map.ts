@@ -115,7 +115,7 @@ export class PartitionMap {
       `replicationFactor ${replicationFactor} must be an integer ≥ 1`);
     assert(nodes.length >= 1 && nodes.length <= NODES_MAX, `1..${NODES_MAX} nodes (got ${nodes.length})`);
     assert(sortNodeIds(nodes).every((id, i) => nodes[i] === id), "nodes are distinct and sorted by value");
-    const r = Math.min(replicationFactor, nodes.length);
+    const r = effectiveReplicationFactor(replicationFactor, nodes.length);
     assert(table.length === PARTITION_COUNT * r, "table has R entries per partition");
     this.nodes = Object.freeze([...nodes]);
     this.replicationFactor = r;
@@ -194,6 +194,11 @@ function checkPid(pid: number): void {
  * The partition map of a cluster whose members are `nodeIds` (uppercase hex, up to 16 digits, any
  * order, duplicates ignored) at `replicationFactor` copies per partition (capped at the member count).
  */
+/** Copies a partition has with `nodeCount` nodes: the replication factor, at most one per node. */
+export function effectiveReplicationFactor(replicationFactor: number, nodeCount: number): number {
+  return Math.min(replicationFactor, nodeCount);
+}
+
 export function computePartitionMap(nodeIds: readonly string[], replicationFactor: number): PartitionMap {
   assert(Number.isInteger(replicationFactor) && replicationFactor >= 1,
     `replicationFactor ${replicationFactor} must be an integer ≥ 1`);
@@ -201,7 +206,7 @@ export function computePartitionMap(nodeIds: readonly string[], replicationFacto
   const n = nodes.length;
   assert(n >= 1, "a partition map needs at least one node");
   assert(n <= NODES_MAX, `at most ${NODES_MAX} nodes (got ${n})`);
-  const r = Math.min(replicationFactor, n);
+  const r = effectiveReplicationFactor(replicationFactor, n);
   const score = scoreTable(nodes);
 
   const mastersMax = mastersPerNodeMax(n);
@@ -249,7 +254,7 @@ export function mastersPerNodeMax(nodeCount: number): number {
  * observed) case that the masters could not otherwise be spread.
  */
 export function copiesPerNodeMax(nodeCount: number, replicationFactor: number): number {
-  const r = Math.min(replicationFactor, nodeCount);
+  const r = effectiveReplicationFactor(replicationFactor, nodeCount);
   if (r === 1) return mastersPerNodeMax(nodeCount);
   const total = PARTITION_COUNT * r;
   const slack = Math.floor((total * (1000 + COPY_SLACK_PERMILLE)) / (1000 * nodeCount));
@@ -597,8 +602,8 @@ export function movementFloor(
   const a = new Set(after);
   const share = (set: ReadonlySet<string>, id: string, copiesPerPartition: number): number =>
     set.has(id) ? (PARTITION_COUNT * copiesPerPartition) / set.size : 0;
-  const rBefore = Math.min(replicationFactor, b.size);
-  const rAfter = Math.min(replicationFactor, a.size);
+  const rBefore = effectiveReplicationFactor(replicationFactor, b.size);
+  const rAfter = effectiveReplicationFactor(replicationFactor, a.size);
   let copies = 0;
   let masters = 0;
   for (const id of new Set([...b, ...a])) {

@@ -9,6 +9,7 @@
  */
 import { infoError } from "../../client/protocol/info.js";
 import { ResultCode } from "../../client/protocol/result-code.js";
+import { effectiveReplicationFactor } from "../core/partition-map.js";
 import type { Namespace } from "./namespace.js";
 import type { ServiceStats } from "./stats.js";
 
@@ -114,7 +115,7 @@ function namespaceInfo(nsName: string, ctx: InfoContext): string {
   return kv({
     objects: ns.store.count(),
     "replication-factor": ns.replicationFactor,
-    "effective-replication-factor": Math.min(ns.replicationFactor, ctx.cluster.clusterSize()),
+    "effective-replication-factor": effectiveReplicationFactor(ns.replicationFactor, ctx.cluster.clusterSize()),
     "default-ttl": ns.defaultTtlSec,
     "storage-engine": ns.storageKind === "lmdb" ? "device" : "memory",
     "storage-kind": ns.storageKind,

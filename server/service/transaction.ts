@@ -193,9 +193,14 @@ export function handleMessage(body: Buffer, ctx: TransactionContext, hops = 0, d
   }
   if (!isWrite) {
     if (!ctx.locks.busy(located.lockKey)) return read(located, ctx);
-    return ctx.locks.run(located.lockKey, () => (performance.now() >= until ? expired(ctx) : read(located, ctx)));
+    return ctx.locks.run(located.lockKey, () => unlessExpired(until, ctx, () => read(located, ctx)));
   }
-  return ctx.locks.run(located.lockKey, () => (performance.now() >= until ? expired(ctx) : write(located, ctx))).catch((err) => errorReply(err, ctx));
+  return ctx.locks.run(located.lockKey, () => unlessExpired(until, ctx, () => write(located, ctx))).catch((err) => errorReply(err, ctx));
+}
+
+/** Runs a request that waited, unless its deadline passed meanwhile (see handleMessage). */
+function unlessExpired<T>(until: number, ctx: TransactionContext, run: () => T): T | Buffer {
+  return performance.now() >= until ? expired(ctx) : run();
 }
 
 /** The reply to a request whose client stopped waiting before it could run (see handleMessage). */
@@ -357,8 +362,9 @@ function proxy(body: Buffer, to: string, hops: number, until: number, ctx: Trans
   const left = until - performance.now();
   if (left <= 0) return expired(ctx);
   ctx.stats.proxies++;
-  const payload: ProxyPayload = Number.isFinite(left) ? { b: body, h: hops + 1, t: Math.ceil(left) } : { b: body, h: hops + 1 };
-  return ctx.peers.request(to, FabricRequest.PROXY, payload, Number.isFinite(left) ? Math.ceil(left) : undefined).then(
+  const t = Number.isFinite(left) ? Math.ceil(left) : undefined;
+  const payload: ProxyPayload = t === undefined ? { b: body, h: hops + 1 } : { b: body, h: hops + 1, t };
+  return ctx.peers.request(to, FabricRequest.PROXY, payload, t).then(
     (reply) => asBuffer(reply),
     (err) => {
       ctx.stats.proxyFailures++;
