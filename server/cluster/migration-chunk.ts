@@ -4,8 +4,8 @@
  *   chunk = entry*        entry = digest (20 bytes) ‖ value length (u32 BE) ‖ value
  *
  * Values are the record codec's bytes (server/storage/record-codec.ts): the sender reads them
- * from LMDB without decoding, the receiver checks each one (`decodeRecord` validates) and stores
- * the same bytes. A chunk from a peer is input like any other: `parseChunk` answers a KvError
+ * from LMDB without decoding, the receiver checks each one (`recordMetaOf`: what `decodeRecord`
+ * accepts, without building the bins) and stores the same bytes. A chunk from a peer is input like any other: `parseChunk` answers a KvError
  * PARAMETER for anything malformed (truncated, trailing bytes, a record of another partition, a
  * value that is not a record) and never throws anything else.
  */
@@ -13,8 +13,8 @@ import { DIGEST_BYTES } from "../../client/protocol/constants.js";
 import { partitionId } from "../../client/protocol/digest.js";
 import { KvError } from "../../client/protocol/errors.js";
 import { ResultCode } from "../../client/protocol/result-code.js";
-import { decodeRecord } from "../storage/record-codec.js";
-import type { IncomingRecord, StoredRecord } from "../storage/record-store.js";
+import { recordMetaOf } from "../storage/record-codec.js";
+import type { IncomingRecord, RecordMeta } from "../storage/record-store.js";
 
 /**
  * Records per chunk, at most. The receiver applies a chunk in one LMDB write transaction whose
@@ -64,13 +64,13 @@ export function parseChunk(raw: unknown, n: unknown, pid: number): IncomingRecor
     const value = b.subarray(at, at + len);
     at += len;
     if (partitionId(digest) !== pid) throw new KvError(ResultCode.PARAMETER, `migration chunk for partition ${pid} carries a record of another`);
-    let record: StoredRecord;
+    let meta: RecordMeta;
     try {
-      record = decodeRecord(value);
+      meta = recordMetaOf(value);
     } catch (err) {
       throw new KvError(ResultCode.PARAMETER, `malformed record in a migration chunk: ${(err as Error).message}`);
     }
-    records.push({ digest, value, record });
+    records.push({ digest, value, meta });
   }
   if (at !== b.length) throw new KvError(ResultCode.PARAMETER, "migration chunk has trailing bytes");
   return records;

@@ -31,6 +31,7 @@ import type { ClusterState } from "./cluster-state.js";
 import type { Fabric } from "./fabric.js";
 import { CHUNK_BYTES_MAX, CHUNK_RECORDS_MAX, chunkEntryBytes, encodeChunk, parseChunk } from "./migration-chunk.js";
 import { Resyncer } from "./resync.js";
+import { decodeRecord } from "../storage/record-codec.js";
 import { Gate } from "../service/gate.js";
 import { Turns } from "../service/turns.js";
 import { Roster } from "./roster.js";
@@ -879,7 +880,7 @@ export class Rebalancer {
       // does the receiver of a sync (it may be a later cluster's acting master that filled other
       // copies before the sync arrived).
       if (merge || sync) {
-        await Promise.all(records.map((r, i) => (stored[i] ? this.replicate(ns, pid, r.digest, r.record, from) : undefined)));
+        await Promise.all(records.map((r, i) => (stored[i] ? this.replicate(ns, pid, r.digest, decodeRecord(r.value), from) : undefined)));
       }
     }
     if (p.last && !merge && !sync && p.ck === this.clusterKey) this.change(ns.name, { kind: "fill-completed", pids: [pid] });

@@ -30,7 +30,7 @@ export async function applyReplicaWrite(payload: unknown, ctx: TransactionContex
   // while the write waited for the lock would leave it outside every holding.
   const stored = await ctx.locks.run(lockKey(ns.name, digest), () => {
     if (ctx.onReplicaData?.(ns.name, partitionId(digest)) === false) return [true];
-    return ns.store.putIfNewer([{ digest, value: encodeRecord(record), record }]);
+    return ns.store.putIfNewer([{ digest, value: encodeRecord(record), meta: record }]);
   });
   return stored[0]!;
 }

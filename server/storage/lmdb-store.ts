@@ -43,7 +43,7 @@ import { DIGEST_BYTES, NAMESPACE_BYTES_MAX, PARTITION_COUNT } from "../../client
 import { partitionId } from "../../client/protocol/digest.js";
 import { supersedes } from "../core/record-rules.js";
 import { SWEEP_SCAN_FACTOR } from "./memory-store.js";
-import { assertDigest, assertStoredRecord, decodeRecord, encodeRecord, versionOf, voidTimeOf } from "./record-codec.js";
+import { assertDigest, assertRecordMeta, assertStoredRecord, decodeRecord, encodeRecord, versionOf, voidTimeOf } from "./record-codec.js";
 import { EncodedEntry, IncomingRecord, isExpired, VersionedDigest, RecordStore, StoredEntry, StoredRecord } from "./record-store.js";
 
 export { peekVoidTime } from "./record-codec.js";
@@ -291,9 +291,9 @@ export class LmdbStore implements RecordStore {
 
   putIfNewer(records: readonly IncomingRecord[]): Promise<boolean[]> {
     this.assertOpen();
-    const keys = records.map(({ digest, record }) => {
+    const keys = records.map(({ digest, meta }) => {
       assertDigest(digest);
-      assertStoredRecord(record);
+      assertRecordMeta(meta);
       return recordKey(digest);
     });
     if (records.length === 0) return Promise.resolve([]);
@@ -301,11 +301,11 @@ export class LmdbStore implements RecordStore {
     const expiring = this.expiryHints;
     // The callback runs in lmdb-js's write transaction, after every write issued before it:
     // what it reads is what a put issued earlier left, committed or not.
-    const stored = this.db.transaction(() => records.map(({ digest, value, record }, i) => {
+    const stored = this.db.transaction(() => records.map(({ digest, value, meta }, i) => {
       const current = this.db.getBinaryFast(keys[i]!);
-      if (current !== undefined && !supersedes(record, versionOf(current))) return false;
-      if (record.tombstone) this.tombstoneHints[partitionId(digest)] = 1;
-      if (record.voidTime !== 0) expiring[partitionId(digest)] = 1;
+      if (current !== undefined && !supersedes(meta, versionOf(current))) return false;
+      if (meta.tombstone) this.tombstoneHints[partitionId(digest)] = 1;
+      if (meta.voidTime !== 0) expiring[partitionId(digest)] = 1;
       held[partitionId(digest)] = 1;
       // Inside a transaction callback `put` applies at once, in this transaction (measured ~1.4×
       // cheaper than putSync here).
@@ -315,7 +315,7 @@ export class LmdbStore implements RecordStore {
     // Again once committed, as `put` does: a sweep may have cleared a hint before the commit.
     return stored.then((done) => {
       done.forEach((ok, i) => {
-        if (ok && records[i]!.record.voidTime !== 0) expiring[partitionId(records[i]!.digest)] = 1;
+        if (ok && records[i]!.meta.voidTime !== 0) expiring[partitionId(records[i]!.digest)] = 1;
       });
       return done;
     });

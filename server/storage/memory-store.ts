@@ -25,7 +25,7 @@ import assert from "node:assert";
 import { PARTITION_COUNT } from "../../client/protocol/constants.js";
 import { partitionId } from "../../client/protocol/digest.js";
 import { supersedes } from "../core/record-rules.js";
-import { assertDigest, assertStoredRecord, encodeRecord } from "./record-codec.js";
+import { assertDigest, assertStoredRecord, decodeRecord, encodeRecord } from "./record-codec.js";
 import { EncodedEntry, IncomingRecord, VersionedDigest, isExpired, RecordStore, StoredBin, StoredEntry, StoredRecord } from "./record-store.js";
 
 /** Entries a sweep may examine per record it is allowed to remove (bounds work when few expire). */
@@ -146,12 +146,14 @@ export class MemoryStore implements RecordStore {
   }
 
   async putIfNewer(records: readonly IncomingRecord[]): Promise<boolean[]> {
-    for (const { digest, record } of records) {
+    // This store keeps records decoded (decodeRecord validates; its buffers are views into the value).
+    const decoded = records.map(({ digest, value }) => {
       assertDigest(digest);
-      assertStoredRecord(record);
-    }
+      return decodeRecord(value);
+    });
     const stored: boolean[] = [];
-    for (const { digest, record } of records) {
+    for (const [n, { digest }] of records.entries()) {
+      const record = decoded[n]!;
       const slots = this.partitions[partitionId(digest)];
       const i = slots === undefined ? -1 : search(slots, digest);
       const won = supersedes(record, i >= 0 ? slots![i]!.record : undefined);

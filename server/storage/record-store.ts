@@ -72,12 +72,16 @@ export interface EncodedEntry extends VersionedDigest {
   readonly value: Buffer;
 }
 
-/** A record from a peer: its encoded value and the validated record it decodes to. */
+/** What storing an encoded record needs besides its bytes: its version, void time and kind. */
+export type RecordMeta = Pick<StoredRecord, "generation" | "lastUpdateMs" | "voidTime" | "tombstone">;
+
+/** A record from a peer: its encoded value, checked, and the meta it encodes. */
 export interface IncomingRecord {
   readonly digest: Buffer;
-  /** `encodeRecord(record)`: stored as is where the store keeps encoded values. */
+  /** A valid record as `encodeRecord` writes it: stored as is where the store keeps encoded values. */
   readonly value: Buffer;
-  readonly record: StoredRecord;
+  /** `value`'s (record-codec `recordMetaOf`); a StoredRecord will do. */
+  readonly meta: RecordMeta;
 }
 
 export interface RecordStore {

@@ -3,9 +3,10 @@
  * is refused with a KvError PARAMETER, never another exception (a receiver must not crash on it).
  *
  * Method: fast-check records of one partition → encodeChunk → parseChunk gives the same digests,
- * the same value bytes and the records they encode; then fuzzing: every truncation, random byte
+ * the same value bytes and the meta they encode; then fuzzing: every truncation, random byte
  * flips and random buffers, with the counts and partitions around them, must parse or fail only
- * with PARAMETER, and whatever parses holds only valid records of the partition.
+ * with PARAMETER, and whatever parses holds only valid records of the partition (decodeRecord
+ * accepts each, with the meta parsed).
  */
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
@@ -13,7 +14,7 @@ import { partitionId } from "../../client/protocol/digest.js";
 import { KvError } from "../../client/protocol/errors.js";
 import { ResultCode } from "../../client/protocol/result-code.js";
 import { CHUNK_RECORDS_MAX, chunkEntryBytes, encodeChunk, parseChunk } from "../../server/cluster/migration-chunk.js";
-import { encodeRecord } from "../../server/storage/record-codec.js";
+import { decodeRecord, encodeRecord } from "../../server/storage/record-codec.js";
 import type { StoredRecord } from "../../server/storage/record-store.js";
 
 const PID = 1234;
@@ -60,10 +61,11 @@ describe("migration chunks", () => {
       expect(parsed.map((r) => r.digest.toString("hex"))).toEqual(entries.map((e) => e.digest.toString("hex")));
       expect(parsed.map((r) => r.value.toString("hex"))).toEqual(entries.map((e) => e.value.toString("hex")));
       for (const [i, r] of parsed.entries()) {
-        expect(r.record.generation).toBe(entries[i]!.record.generation);
-        expect(r.record.lastUpdateMs).toBe(entries[i]!.record.lastUpdateMs);
-        expect(r.record.tombstone === true).toBe(entries[i]!.record.tombstone === true);
-        expect(r.record.bins.map((x) => x.data.toString("hex"))).toEqual(entries[i]!.record.bins.map((x) => x.data.toString("hex")));
+        const want = entries[i]!.record;
+        expect(r.meta.generation).toBe(want.generation);
+        expect(r.meta.lastUpdateMs).toBe(want.lastUpdateMs);
+        expect(r.meta.voidTime).toBe(want.voidTime);
+        expect(r.meta.tombstone === true).toBe(want.tombstone === true);
       }
       // A Uint8Array (as msgpackr may hand it over) parses the same.
       expect(parseChunk(new Uint8Array(b), entries.length, PID).length).toBe(entries.length);
@@ -90,7 +92,11 @@ describe("migration chunks", () => {
       for (const [raw, n] of [[truncated, entries.length], [flipped, entries.length]] as const) {
         const out = parseOrParameter(raw, n);
         if (out === "refused") continue;
-        for (const r of out) expect(partitionId(r.digest)).toBe(PID);
+        for (const r of out) {
+          expect(partitionId(r.digest)).toBe(PID);
+          const d = decodeRecord(r.value); // a valid record, whose meta is the one parsed
+          expect(r.meta).toEqual({ generation: d.generation, lastUpdateMs: d.lastUpdateMs, voidTime: d.voidTime, ...(d.tombstone ? { tombstone: true } : {}) });
+        }
       }
     }), { numRuns: 300 });
     fc.assert(fc.property(fc.uint8Array({ maxLength: 300 }), fc.integer({ min: 0, max: 4 }), (u, n) => {

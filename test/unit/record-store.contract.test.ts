@@ -244,12 +244,12 @@ function recordStoreContract(name: string, makeStore: () => Promise<Fixture>): v
       await store.remove(digestIn(0, 3));
       expect([...store.partitionsHeld()].filter((b) => b === 1).length).toBeGreaterThanOrEqual(4);
       const encoded = rec();
-      await store.putIfNewer([{ digest: digestIn(2, 1), value: encodeRecord(encoded), record: encoded }]);
+      await store.putIfNewer([{ digest: digestIn(2, 1), value: encodeRecord(encoded), meta: encoded }]);
       expect(store.partitionsHeld()[2]).toBe(1);
     });
 
     it("putIfNewer stores only records that supersede the local copy, reporting which", async () => {
-      const incoming = (d: Buffer, r: StoredRecord) => ({ digest: d, value: encodeRecord(r), record: r });
+      const incoming = (d: Buffer, r: StoredRecord) => ({ digest: d, value: encodeRecord(r), meta: r });
       await store.put(digestIn(3, 1), rec({ generation: 5 }));
       await store.put(digestIn(3, 2), rec({ generation: 5 }));
       await store.put(digestIn(3, 3), rec({ generation: 5, lastUpdateMs: NOW_MS + 10 }));
@@ -271,7 +271,7 @@ function recordStoreContract(name: string, makeStore: () => Promise<Fixture>): v
     it("putIfNewer sees a put issued before it in the same turn", async () => {
       const newer = store.put(digestIn(4, 1), rec({ generation: 9 }));
       const older = rec({ generation: 8 });
-      const stored = await store.putIfNewer([{ digest: digestIn(4, 1), value: encodeRecord(older), record: older }]);
+      const stored = await store.putIfNewer([{ digest: digestIn(4, 1), value: encodeRecord(older), meta: older }]);
       await newer;
       expect(stored).toEqual([false]);
       expect(store.get(digestIn(4, 1), NOW_MS)?.generation).toBe(9);
@@ -470,7 +470,7 @@ describe("LMDB store specifics", () => {
     await write;
     expect(ns.expiryHints[20]).toBe(1);
     const replica = rec({ voidTime: NOW_CL + 10 });
-    expect(await ns.putIfNewer([{ digest: digestIn(30, 1), value: encodeRecord(replica), record: replica }])).toEqual([true]);
+    expect(await ns.putIfNewer([{ digest: digestIn(30, 1), value: encodeRecord(replica), meta: replica }])).toEqual([true]);
     expect(ns.expiryHints[30]).toBe(1);
     expect(await ns.sweepExpired(NOW_MS, 100)).toBe(0);
     expect(await ns.sweepExpired(NOW_MS + 20_000, 100)).toBe(2);
