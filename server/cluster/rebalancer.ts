@@ -126,6 +126,9 @@ const DROP_BATCH_RECORDS = 1024;
 /** Partitions removed per LMDB commit while dropping (a partition holds ~250 records at 1M). */
 const DROP_PARTITIONS_PER_COMMIT = 4;
 
+/** Drops wait for this node's moves out at most this long (holdDrops). */
+const DROP_HOLD_MAX_MS = 20_000;
+
 /** A rebalance ends once this node has had no move to make for this long. */
 const REBALANCE_QUIET_MS = 2000;
 
@@ -487,14 +490,44 @@ export class Rebalancer {
     if (genesis.length > 0) return this.change(nsName, { kind: "genesis-claimed", pids: genesis });
     st.own = own;
     this.cluster.setOwnership(nsName, own);
-    // A copy still owed to another (resync.ts) stays until the sync is done.
-    const drops = own.partitionsToDrop(this.selfId).filter((pid) => !this.dropping.has(`${nsName}/${pid}`) && !this.resync.owes(nsName, pid));
-    if (drops.length > 0) this.drop(nsName, drops).catch((err) => this.log.warn({ err: (err as Error).message }, "dropping partition copies failed"));
     const plan = planMigrations(own, map, st.announced, this.selfId)
       .map((m) => ({ ...m, key: `${nsName}/${moveKey(m)}` }))
       .filter((m) => !this.completed.has(m.key));
     st.plan = this.completeEmptyMoves(nsName, ns, plan);
+    // A copy still owed to another (resync.ts) stays until the sync is done.
+    const drops = own.partitionsToDrop(this.selfId).filter((pid) => !this.dropping.has(`${nsName}/${pid}`) && !this.resync.owes(nsName, pid));
+    if (drops.length > 0 && !this.holdDrops()) this.drop(nsName, drops).catch((err) => this.log.warn({ err: (err as Error).message }, "dropping partition copies failed"));
     this.schedule();
+  }
+
+  /** When drops began to wait for this node's moves out (0: none waits). */
+  private dropsHeldSinceMs = 0;
+
+  /**
+   * Whether drops wait: while this node has moves out planned or in flight, or the ownership of
+   * some namespace is not complete yet (a succession node still filling or merging, wherever),
+   * for at most DROP_HOLD_MAX_MS. Deleting the copies given away took ~35% of each sender's CPU in
+   * a 1M-record join (every old node both sends and drops), competing with the moves for the
+   * CPU and the disk. The copies wait in full, announced and kept current (they are write targets
+   * until dropped). `schedule` recomputes once this node's moves are done, every node once the
+   * last fill completes (its holdings change), a timer once the hold expires.
+   */
+  private holdDrops(): boolean {
+    const settled = (st: NsState) => st.plan.length === 0 && (!st.own || (st.own.summary.complete === PARTITION_COUNT && st.own.summary.merging === 0));
+    if (this.inFlight.size === 0 && [...this.ns.values()].every(settled)) {
+      this.dropsHeldSinceMs = 0;
+      return false;
+    }
+    const now = Date.now();
+    if (this.dropsHeldSinceMs === 0) {
+      this.dropsHeldSinceMs = now;
+      setTimeout(() => this.recomputeAll(), DROP_HOLD_MAX_MS).unref();
+    }
+    return now - this.dropsHeldSinceMs < DROP_HOLD_MAX_MS;
+  }
+
+  private recomputeAll(): void {
+    for (const name of this.ns.keys()) this.recompute(name);
   }
 
   /** Partitions whose records are being deleted here (`ns/pid`). */
@@ -514,6 +547,7 @@ export class Rebalancer {
     const ns = this.namespaces.get(nsName)!;
     for (const pid of pids) this.dropping.add(`${nsName}/${pid}`);
     this.stats.partitionsDropped += pids.length;
+    this.log.debug({ ns: nsName, partitions: pids.length, movesOut: this.inFlight.size, heldMs: this.dropsHeldSinceMs === 0 ? 0 : Date.now() - this.dropsHeldSinceMs }, "dropping partition copies");
     this.change(nsName, { kind: "dropped", pids });
     try {
       // Removals go in transactions of at most DROP_BATCH_RECORDS records per partition, a few
@@ -554,6 +588,11 @@ export class Rebalancer {
     }
     this.stats.remaining = Math.max(0, remaining - this.inFlight.size);
     this.stats.inProgress = this.inFlight.size;
+    // The held drops go once the last move out is done (holdDrops).
+    if (this.dropsHeldSinceMs !== 0 && remaining === 0 && this.inFlight.size === 0) {
+      this.dropsHeldSinceMs = 0;
+      this.recomputeAll();
+    }
     this.trackRebalance(remaining);
   }
 
