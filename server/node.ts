@@ -12,6 +12,7 @@ import { ClusterState } from "./cluster/cluster-state.js";
 import { Fabric } from "./cluster/fabric.js";
 import { Endpoint, HeartbeatChannel } from "./cluster/heartbeat.js";
 import { MdnsDiscovery } from "./cluster/mdns-discovery.js";
+import { warmUpClusterCode } from "./cluster/warm-up.js";
 import { Rebalancer } from "./cluster/rebalancer.js";
 import { LoopDelay } from "./service/loop-delay.js";
 import { ROSTER_FILE } from "./cluster/roster.js";
@@ -153,6 +154,9 @@ export class ShoalNode {
       for (const id of c.succession) if (id !== this.nodeId) this.fabric!.connect(id);
       resolve();
     }));
+    // Before the first cluster change: its computations would otherwise run cold (warm-up.ts).
+    const warmMs = warmUpClusterCode(Math.max(...[...this.namespaces.values()].map((n) => n.replicationFactor)));
+    this.log.debug({ ms: Math.round(warmMs) }, "cluster code warmed up");
     this.driver.start();
     if (cfg.multicast) {
       // Multicast DNS only proposes addresses; heartbeats decide membership.
