@@ -1,12 +1,12 @@
 /**
  * JIT warm-up of the cluster computations: the partition map, the ownership and the migration
  * plan run once per cluster change, so V8 meets them cold, interpreted. In a fresh process the
- * first maps, ownership and plan of a 3 → 4 join took 104–168, 18–34 and 8–11 ms on this 2-core
- * box; after two rounds on other node ids, 28–43, 1.3–2.4 and 0.6–0.7 ms (docs/architecture.md,
- * "Pause at a cluster change"). A joining node computes them right when the moves start
- * streaming into it and its peers' replica writes wait on its event loop, so it runs them here
- * first, at boot, on a synthetic join, before it is ready. Pure computations on made-up ids:
- * nothing is kept, sent or installed.
+ * first maps, ownership and plan of a 3 → 4 join took 104–168, 18–34 and 8–12 ms on this 2-core
+ * box; after two or three rounds on other node ids, 15–50, 1.1–2.4 and 0.6–2.2 ms
+ * (docs/architecture.md, "The pause at a cluster change"). A joining node computes them right
+ * when the moves start streaming into it and its peers' replica writes wait on its event loop,
+ * so it runs them here first, at boot, on a synthetic join, before it is ready. Pure
+ * computations on made-up ids: nothing is kept, sent or installed.
  */
 import { computePartitionMap } from "../core/partition-map.js";
 import { computeOwnership, Holdings, partitionBitmapOf } from "../core/partition-ownership.js";
