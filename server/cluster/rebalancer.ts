@@ -500,10 +500,8 @@ export class Rebalancer {
     this.schedule();
   }
 
-  /** When drops began to wait (0: none waits). */
+  /** When drops began to wait for this node's moves out (0: none waits). */
   private dropsHeldSinceMs = 0;
-  /** Whether `schedule` last saw this node with moves out planned or in flight. */
-  private hadMovesOut = false;
 
   /**
    * Whether drops wait: while this node has moves out planned or in flight, or the ownership of
@@ -512,9 +510,7 @@ export class Rebalancer {
    * a 1M-record join (every old node both sends and drops), competing with the moves for the
    * CPU and the disk. The copies wait in full, announced and kept current (they are write targets
    * until dropped). `schedule` recomputes once this node's moves are done, every node once the
-   * last fill completes (its holdings change), a timer once the hold expires. The hold is not
-   * restarted while it lasts: a first version restarted it on every recomputation of a node
-   * whose own moves were done, so the bound never came and that node recomputed every ~100 ms.
+   * last fill completes (its holdings change), a timer once the hold expires.
    */
   private holdDrops(): boolean {
     const settled = (st: NsState) => st.plan.length === 0 && (!st.own || (st.own.summary.complete === PARTITION_COUNT && st.own.summary.merging === 0));
@@ -592,12 +588,11 @@ export class Rebalancer {
     }
     this.stats.remaining = Math.max(0, remaining - this.inFlight.size);
     this.stats.inProgress = this.inFlight.size;
-    // Held drops are looked at again when this node's last move out is done (holdDrops decides;
-    // once per such end: while only other nodes' moves run, the holdings they announce bring the
-    // recomputations, and the hold's own timer bounds it).
-    const movesOut = remaining > 0 || this.inFlight.size > 0;
-    if (this.hadMovesOut && !movesOut && this.dropsHeldSinceMs !== 0) this.recomputeAll();
-    this.hadMovesOut = movesOut;
+    // The held drops go once the last move out is done (holdDrops).
+    if (this.dropsHeldSinceMs !== 0 && remaining === 0 && this.inFlight.size === 0) {
+      this.dropsHeldSinceMs = 0;
+      this.recomputeAll();
+    }
     this.trackRebalance(remaining);
   }
 
