@@ -5,9 +5,10 @@
  *
  * Values are the record codec's bytes (server/storage/record-codec.ts): the sender reads them
  * from LMDB without decoding, the receiver checks each one (`recordMetaOf`: what `decodeRecord`
- * accepts, without building the bins) and stores the same bytes. A chunk from a peer is input like any other: `parseChunk` answers a KvError
- * PARAMETER for anything malformed (truncated, trailing bytes, a record of another partition, a
- * value that is not a record) and never throws anything else.
+ * accepts, without building the bins) and stores the same bytes. A chunk from a peer is input
+ * like any other: `parseChunk` answers a KvError PARAMETER for anything malformed (truncated,
+ * trailing bytes, a record of another partition, a value that is not a record) and never throws
+ * anything else.
  */
 import { DIGEST_BYTES } from "../../client/protocol/constants.js";
 import { partitionId } from "../../client/protocol/digest.js";

@@ -126,7 +126,7 @@ const DROP_BATCH_RECORDS = 1024;
 /** Partitions removed per LMDB commit while dropping (a partition holds ~250 records at 1M). */
 const DROP_PARTITIONS_PER_COMMIT = 4;
 
-/** Drops wait for this node's moves out at most this long (holdDrops). */
+/** Drops wait for the moves at most this long (holdDrops). */
 const DROP_HOLD_MAX_MS = 20_000;
 
 /** A rebalance ends once this node has had no move to make for this long. */
@@ -500,7 +500,7 @@ export class Rebalancer {
     this.schedule();
   }
 
-  /** When drops began to wait for this node's moves out (0: none waits). */
+  /** When drops began to wait (0: none waits). */
   private dropsHeldSinceMs = 0;
 
   /**

@@ -190,15 +190,15 @@ function checkPid(pid: number): void {
   assert(Number.isInteger(pid) && pid >= 0 && pid < PARTITION_COUNT, `partition id ${pid} outside 0..${PARTITION_COUNT - 1}`);
 }
 
-/**
- * The partition map of a cluster whose members are `nodeIds` (uppercase hex, up to 16 digits, any
- * order, duplicates ignored) at `replicationFactor` copies per partition (capped at the member count).
- */
 /** Copies a partition has with `nodeCount` nodes: the replication factor, at most one per node. */
 export function effectiveReplicationFactor(replicationFactor: number, nodeCount: number): number {
   return Math.min(replicationFactor, nodeCount);
 }
 
+/**
+ * The partition map of a cluster whose members are `nodeIds` (uppercase hex, up to 16 digits, any
+ * order, duplicates ignored) at `replicationFactor` copies per partition (capped at the member count).
+ */
 export function computePartitionMap(nodeIds: readonly string[], replicationFactor: number): PartitionMap {
   assert(Number.isInteger(replicationFactor) && replicationFactor >= 1,
     `replicationFactor ${replicationFactor} must be an integer ≥ 1`);

@@ -38,16 +38,7 @@ export function assertDigest(digest: Buffer): void {
  * path (~0.1 µs), so each message is built only when its check fails.
  */
 export function assertStoredRecord(record: StoredRecord): void {
-  const { generation, lastUpdateMs, voidTime } = record;
-  if (!(Number.isInteger(generation) && generation >= 1 && generation <= GENERATION_MAX)) {
-    assert.fail(`record generation must be an integer in [1, ${GENERATION_MAX}], got ${generation}`);
-  }
-  if (!(Number.isSafeInteger(lastUpdateMs) && lastUpdateMs >= 0)) {
-    assert.fail(`record lastUpdateMs must be a non-negative safe integer, got ${lastUpdateMs}`);
-  }
-  if (!(Number.isInteger(voidTime) && voidTime >= 0 && voidTime <= VOID_TIME_MAX)) {
-    assert.fail(`record voidTime must be an integer in [0, ${VOID_TIME_MAX}], got ${voidTime}`);
-  }
+  assertRecordMeta(record);
   if (typeof record.setName !== "string") assert.fail(`record setName must be a string, got ${describe(record.setName)}`);
   if (!Array.isArray(record.bins)) assert.fail(`record bins must be an array, got ${describe(record.bins)}`);
   if (record.userKey !== undefined) assertParticle(record.userKey, "user key");
@@ -115,7 +106,7 @@ export function decodeRecord(bytes: Buffer): StoredRecord {
   return record;
 }
 
-/** Programmer-error check on a RecordMeta, as `assertStoredRecord` checks these fields. */
+/** Programmer-error check on a record's version and void time (part of `assertStoredRecord`). */
 export function assertRecordMeta(m: RecordMeta): void {
   const { generation, lastUpdateMs, voidTime } = m;
   if (!(Number.isInteger(generation) && generation >= 1 && generation <= GENERATION_MAX)) {
