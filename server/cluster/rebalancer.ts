@@ -286,6 +286,7 @@ export class Rebalancer {
     this.entering = ck;
     this.installedAtMs = Date.now();
     this.ownershipLogged = false;
+    this.dropsHeldSinceMs = 0; // a cluster change starts its own hold (holdDrops)
     void this.releaseEmptyCopies(ck).catch((err) => this.log.warn({ err }, "releasing empty copies failed")).finally(() => {
       if (this.clusterKey !== ck || this.closed) return;
       this.entering = null;
@@ -502,6 +503,8 @@ export class Rebalancer {
 
   /** When drops began to wait (0: none waits). */
   private dropsHeldSinceMs = 0;
+  /** Whether `schedule` last saw this node with moves out planned or in flight. */
+  private hadMovesOut = false;
 
   /**
    * Whether drops wait: while this node has moves out planned or in flight, or the ownership of
@@ -588,11 +591,12 @@ export class Rebalancer {
     }
     this.stats.remaining = Math.max(0, remaining - this.inFlight.size);
     this.stats.inProgress = this.inFlight.size;
-    // The held drops go once the last move out is done (holdDrops).
-    if (this.dropsHeldSinceMs !== 0 && remaining === 0 && this.inFlight.size === 0) {
-      this.dropsHeldSinceMs = 0;
-      this.recomputeAll();
-    }
+    // Held drops are looked at again when this node's last move out is done (holdDrops decides;
+    // once per such end: while only other nodes' moves run, the holdings they announce bring the
+    // recomputations, and the hold's own timer bounds it).
+    const movesOut = remaining > 0 || this.inFlight.size > 0;
+    if (this.hadMovesOut && !movesOut && this.dropsHeldSinceMs !== 0) this.recomputeAll();
+    this.hadMovesOut = movesOut;
     this.trackRebalance(remaining);
   }
 
