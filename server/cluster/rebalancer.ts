@@ -70,6 +70,15 @@ const RECOMPUTE_GAP_MS = 100;
  * that a finished merge allows) only through a recomputation.
  */
 const RECOMPUTE_GAP_BUSY_MS = 250;
+/**
+ * And at least this many times the last recomputation's own duration: recomputing takes at most
+ * ~1/32 of the node's time while a rebalance runs, however slow the box. A joining node, with no
+ * work in hand, recomputed every 100 ms at ~5-6 ms each on a slowed box: 5-9% of its busy time
+ * while it was the rebalance's bottleneck (two paired profiled joins, 500k records).
+ */
+const RECOMPUTE_GAP_PER_COST = 32;
+/** The most that rule asks for (a cold first recomputation after a cluster change is slow). */
+const RECOMPUTE_GAP_COST_MAX_MS = 500;
 
 export interface RebalancerLogger {
   debug(obj: object, msg: string): void;
@@ -126,6 +135,8 @@ const DROP_BATCH_RECORDS = 1024;
 /** Partitions removed per LMDB commit while dropping (a partition holds ~250 records at 1M). */
 const DROP_PARTITIONS_PER_COMMIT = 4;
 
+/** A sync chunk this node no longer wants: acked, not stored (onChunk). */
+const MOOT = Symbol("moot");
 /** Drops wait for the moves at most this long (holdDrops). */
 const DROP_HOLD_MAX_MS = 20_000;
 
@@ -444,23 +455,28 @@ export class Rebalancer {
    * partitions, more on a busy node), and during a rebalance holdings change with every finished
    * move on every node, so requests are coalesced: one recomputation RECOMPUTE_DELAY_MS after
    * a quiet spell, then at most one per RECOMPUTE_GAP_MS while a rebalance runs (per
-   * RECOMPUTE_GAP_BUSY_MS while this node has moves in hand it has not started). A finished
+   * RECOMPUTE_GAP_BUSY_MS while this node has moves in hand it has not started; and never more
+   * often than RECOMPUTE_GAP_PER_COST times the last one's duration). A finished
    * move does not wait for it: the next move starts at once from the plan in hand.
    */
   private recompute(nsName: string): void {
     this.recomputeWanted.add(nsName);
     if (this.recomputeTimer || this.closed) return;
-    const gap = this.rebalancing ? this.lastRecomputeMs + (this.workInHand() ? RECOMPUTE_GAP_BUSY_MS : RECOMPUTE_GAP_MS) - Date.now() : 0;
+    const least = Math.max(this.workInHand() ? RECOMPUTE_GAP_BUSY_MS : RECOMPUTE_GAP_MS, Math.min(RECOMPUTE_GAP_COST_MAX_MS, RECOMPUTE_GAP_PER_COST * this.lastRecomputeCostMs));
+    const gap = this.rebalancing ? this.lastRecomputeMs + least - Date.now() : 0;
     this.recomputeTimer = setTimeout(() => {
       this.recomputeTimer = undefined;
       this.lastRecomputeMs = Date.now();
       const names = [...this.recomputeWanted];
       this.recomputeWanted.clear();
       for (const name of names) this.recomputeNow(name);
+      this.lastRecomputeCostMs = Date.now() - this.lastRecomputeMs;
     }, Math.max(RECOMPUTE_DELAY_MS, gap));
   }
 
   private lastRecomputeMs = 0;
+  /** How long the last recomputation took (every namespace asked for), in ms. */
+  private lastRecomputeCostMs = 0;
 
   /** Planned moves not started yet (plans keep their moves until they finish). */
   private workInHand(): boolean {
@@ -895,28 +911,43 @@ export class Rebalancer {
       // the first chunks of 48 moves arrive together, and parsing them all on arrival (~6 ms
       // each) held a just-started node's event loop for ~300 ms while replica writes to it
       // waited (their masters' key locks with them). The chunk is applied in one LMDB write
-      // transaction, holding its keys' locks (a client or replica write to one of them orders
-      // wholly before or after it); acked when durable.
+      // transaction, acked when durable. Merges and syncs go to the acting master, which serves
+      // writes: they hold the chunk's key locks, so a client write's read-modify-write orders
+      // wholly before or after them. A fill goes to a copy that serves no write: nothing but
+      // replica writes and other chunks, all compare-and-put inside the transaction
+      // (putIfNewer), touches these keys here, so it takes no lock: that cost 0.8-1.2 µs per
+      // record (3-5% of the receiver's busy time in profiled joins), and a replica write to one
+      // of its keys waited for the chunk's commit. Its transaction checks that the cluster is
+      // still the chunk's, so a later cluster, where this copy might serve, never sees it
+      // straddle a write.
       const stored = await this.chunkStores.run(() => {
         records = parseChunk(p.b, p.n, pid);
         if (records.length === 0) return Promise.resolve([]);
-        const keys = records.map((r) => lockKey(ns.name, r.digest));
-        return this.tx.locks.runAll(keys, () => {
+        // Only while this node is not the partition's acting master (a fill's target never is,
+        // within the fill's cluster; asked anyway, as the lock is cheap next to a wrong answer).
+        const lockFree = !merge && !sync && st.own !== null && st.own.actingMaster(pid) !== this.selfId;
+        const issue = async (): Promise<boolean[] | typeof MOOT> => {
           // Checked again here, right before the store is issued, since the chunk may have
           // waited: a cluster change (its holdings may have let this copy go as empty) or a drop
           // meanwhile would leave the records outside every holding. Once issued, a later drop
           // or flush orders after them.
           if (p.ck !== this.clusterKey) throw new KvError(ResultCode.CLUSTER_KEY_MISMATCH, "cluster changed while the chunk waited");
           // A sync is moot (acked, not stored) where this copy is no longer kept, as above.
-          if (sync && !this.noteReplicaData(ns.name, pid)) return null;
+          if (sync && !this.noteReplicaData(ns.name, pid)) return MOOT;
           if (this.dropping.has(`${ns.name}/${pid}`)) throw new KvError(ResultCode.DEVICE_OVERLOAD, "partition copy being dropped here; try later");
           if (!holdsPartition(st.self, pid)) {
             throw new KvError(ResultCode.DEVICE_OVERLOAD, "partition copy no longer held here; try later");
           }
-          return ns.store.putIfNewer(records);
-        });
+          if (!lockFree) return ns.store.putIfNewer(records);
+          return ns.store.putIfNewer(records, () => p.ck === this.clusterKey).then((done) => {
+            if (done === null) throw new KvError(ResultCode.CLUSTER_KEY_MISMATCH, "cluster changed before the chunk was stored");
+            return done;
+          });
+        };
+        if (lockFree) return issue();
+        return this.tx.locks.runAll(records.map((r) => lockKey(ns.name, r.digest)), issue);
       });
-      if (stored === null) return true;
+      if (stored === MOOT) return true;
       this.stats.recordsIn += records.length;
       for (const r of records) this.stats.bytesIn += chunkEntryBytes(r);
       // The acting master applies merged records like writes: the other copies get them too. So

@@ -145,12 +145,16 @@ export class MemoryStore implements RecordStore {
       ({ digest, value: encodeRecord(record), generation: record.generation, lastUpdateMs: record.lastUpdateMs }));
   }
 
-  async putIfNewer(records: readonly IncomingRecord[]): Promise<boolean[]> {
+  putIfNewer(records: readonly IncomingRecord[]): Promise<boolean[]>;
+  putIfNewer(records: readonly IncomingRecord[], onlyIf: () => boolean): Promise<boolean[] | null>;
+  async putIfNewer(records: readonly IncomingRecord[], onlyIf?: () => boolean): Promise<boolean[] | null> {
     // This store keeps records decoded (decodeRecord validates; its buffers are views into the value).
     const decoded = records.map(({ digest, value }) => {
       assertDigest(digest);
       return decodeRecord(value);
     });
+    if (records.length === 0) return [];
+    if (onlyIf !== undefined && !onlyIf()) return null;
     const stored: boolean[] = [];
     for (const [n, { digest }] of records.entries()) {
       const record = decoded[n]!;

@@ -115,9 +115,13 @@ export interface RecordStore {
    * Stores each record that supersedes the local copy (record-rules `supersedes`: generation,
    * then last-update time; an expired local copy still counts) and resolves, once durable, with
    * which were stored. All in one write transaction, checked against every write issued before
-   * it. Callers hold the records' key locks (a read-modify-write must not straddle it).
+   * it. A read-modify-write of one of the keys must not straddle it: callers hold the records'
+   * key locks, or know that none runs on these keys here (a fill into a copy that serves none).
+   * With `onlyIf`, it is asked first, inside that transaction (nothing issued after it has
+   * applied yet): when false nothing is stored and the result is null.
    */
   putIfNewer(records: readonly IncomingRecord[]): Promise<boolean[]>;
+  putIfNewer(records: readonly IncomingRecord[], onlyIf: () => boolean): Promise<boolean[] | null>;
   /**
    * Removes each record whose stored version is still the one given (generation and last-update
    * time), in one write transaction; resolves with how many it removed, once durable.

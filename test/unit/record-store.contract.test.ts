@@ -268,6 +268,32 @@ function recordStoreContract(name: string, makeStore: () => Promise<Fixture>): v
       expect(await store.putIfNewer([])).toEqual([]);
     });
 
+    it("putIfNewer in a batch that starts with absent keys: present keys are still compared, never overwritten blindly", async () => {
+      const incoming = (d: Buffer, r: StoredRecord) => ({ digest: d, value: encodeRecord(r), meta: r });
+      await store.put(digestIn(6, 3), rec({ generation: 7 }));
+      await store.put(digestIn(6, 4), rec({ generation: 2 }));
+      const stored = await store.putIfNewer([
+        incoming(digestIn(6, 1), rec({ generation: 1 })), // absent: stored
+        incoming(digestIn(6, 2), rec({ generation: 3 })), // absent: stored
+        incoming(digestIn(6, 3), rec({ generation: 6, bins: [] })), // present and newer here: kept
+        incoming(digestIn(6, 4), rec({ generation: 3, bins: [] })), // present and older here: stored
+        incoming(digestIn(6, 5), rec({ generation: 4 })), // absent again: stored
+      ]);
+      expect(stored).toEqual([true, true, false, true, true]);
+      expect([1, 2, 3, 4, 5].map((i) => store.get(digestIn(6, i), NOW_MS)?.generation)).toEqual([1, 3, 7, 3, 4]);
+      expect(store.get(digestIn(6, 3), NOW_MS)?.bins.length).toBe(1);
+      expect(store.get(digestIn(6, 4), NOW_MS)?.bins.length).toBe(0);
+    });
+
+    it("putIfNewer with onlyIf: false stores nothing and answers null", async () => {
+      const r = rec({ generation: 1 });
+      const batch = [{ digest: digestIn(7, 1), value: encodeRecord(r), meta: r }, { digest: digestIn(7, 2), value: encodeRecord(r), meta: r }];
+      expect(await store.putIfNewer(batch, () => false)).toBeNull();
+      expect(store.get(digestIn(7, 1), NOW_MS)).toBeUndefined();
+      expect(await store.putIfNewer(batch, () => true)).toEqual([true, true]);
+      expect(store.get(digestIn(7, 2), NOW_MS)?.generation).toBe(1);
+    });
+
     it("putIfNewer sees a put issued before it in the same turn", async () => {
       const newer = store.put(digestIn(4, 1), rec({ generation: 9 }));
       const older = rec({ generation: 8 });
